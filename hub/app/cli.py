@@ -1,0 +1,250 @@
+"""The `hub` command line: demo, sync, relay, topology, dead letters, checkpoints, outbox, mappings."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from hub.app.runtime import Runtime, configure_logging, runtime
+from hub.core import dlq, outbox, state
+from hub.core.errors import ConfigError, HubError
+from hub.core.settings import get_settings
+from hub.core.topology import apply as apply_topology
+
+console = Console()
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@contextmanager
+def _runtime() -> Iterator[Runtime]:
+    """A Runtime for one command; hub errors become a clear message and exit code 2."""
+    rt = None
+    try:
+        settings = get_settings()
+        configure_logging(settings.log_level)
+        rt = runtime(settings)
+        yield rt
+    except HubError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)
+    finally:
+        if rt is not None:
+            rt.close()
+
+
+@click.group()
+def main() -> None:
+    """Integration hub for manufacturers' CRM."""
+
+
+@main.command()
+@click.option("--erp-port", default=0, show_default=True, help="port of the simulated ERP (0: any free port)")
+def demo(erp_port: int) -> None:
+    """Run every tier once against the bundled simulated source systems and show what arrived."""
+    from hub.app.demo import run_demo
+
+    with _runtime() as rt:
+        run_demo(rt, console, erp_port=erp_port)
+
+
+# -- topology -------------------------------------------------------------------------------
+
+@main.group()
+def topology() -> None:
+    """The RabbitMQ exchanges, queues and bindings."""
+
+
+@topology.command("apply")
+def topology_apply() -> None:
+    """Declare exchanges, quorum queues and bindings (idempotent)."""
+    with _runtime() as rt:
+        topo = rt.topology
+        apply_topology(rt.settings.bus, topo)
+        table = Table("queue", "bound to", "arguments")
+        for queue in topo.all_queues():
+            table.add_row(queue.name, ", ".join(queue.bindings), json.dumps(queue.arguments))
+        console.print(table)
+
+
+# -- sync and relay --------------------------------------------------------------------------
+
+@main.command()
+@click.argument("connector")
+@click.argument("streams", nargs=-1)
+def sync(connector: str, streams: tuple[str, ...]) -> None:
+    """Sync streams of CONNECTOR (all when none is named) into the outbox."""
+    from connectors import load_connector
+    from hub.app.pipeline import sync_stream
+
+    with _runtime() as rt:
+        source = load_connector(connector, rt.settings)
+        try:
+            for name in streams or [s.name for s in source.streams()]:
+                result = sync_stream(rt.db, rt.topology, source, name)
+                console.print(f"{connector}/{name}: received {result.received}, published {result.published}, "
+                              f"dead-lettered {result.dead_lettered}")
+        finally:
+            source.close()
+
+
+@main.command()
+@click.option("--drain", is_flag=True, help="publish what is pending, then exit")
+def relay(drain: bool) -> None:
+    """Publish pending outbox rows with confirms (until SIGTERM, or once with --drain)."""
+    with _runtime() as rt:
+        worker = outbox.Relay(rt.db, rt.publisher, rt.topology, rt.settings.relay.batch_size)
+        if drain:
+            result = worker.drain()
+        else:
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            signal.signal(signal.SIGINT, lambda *_: stop.set())
+            result = worker.run(stop, rt.settings.relay.idle_poll_s, rt.settings.relay.max_backoff_s)
+        console.print(f"relay: sent {result.sent}, dead-lettered {result.dead}, not confirmed {result.failed}")
+
+
+# -- dead letters ----------------------------------------------------------------------------
+
+@main.group("dlq")
+def dlq_group() -> None:
+    """Inspect, replay and purge dead letters (queue hub.dead)."""
+
+
+@dlq_group.command("list")
+@click.option("--limit", default=50, show_default=True)
+def dlq_list(limit: int) -> None:
+    """List dead letters with their reason (they stay in the queue)."""
+    with _runtime() as rt:
+        messages = dlq.browse(rt.settings.bus, rt.topology, limit)
+        table = Table("message id", "reason", "routing key", "origin", "error", "bytes")
+        for m in messages:
+            table.add_row(m.message_id, m.reason, m.routing_key, m.origin, m.error[:80], str(len(m.body)))
+        console.print(table)
+        console.print(f"{len(messages)} shown, {dlq.depth(rt.settings.bus, rt.topology)} in {rt.topology.dead_queue.name}")
+
+
+@dlq_group.command("show")
+@click.argument("message_id")
+def dlq_show(message_id: str) -> None:
+    """Show one dead letter: headers and original body."""
+    with _runtime() as rt:
+        m = dlq.find(rt.settings.bus, rt.topology, message_id)
+        console.print_json(data={k: str(v) for k, v in m.headers.items()})
+        console.print(m.body.decode("utf-8", errors="replace"), markup=False, highlight=False)
+
+
+@dlq_group.command("replay")
+@click.argument("message_id", required=False)
+@click.option("--all", "replay_all", is_flag=True, help="replay every dead letter")
+def dlq_replay(message_id: str | None, replay_all: bool) -> None:
+    """Send a dead letter (or all) back to the events exchange under its original routing key."""
+    if not message_id and not replay_all:
+        raise click.UsageError("name a MESSAGE_ID or pass --all")
+    with _runtime() as rt:
+        count = dlq.replay(rt.settings.bus, rt.topology, None if replay_all else message_id)
+        console.print(f"replayed {count} message(s)")
+
+
+@dlq_group.command("purge")
+@click.option("--yes", is_flag=True, help="do not ask")
+def dlq_purge(yes: bool) -> None:
+    """Delete every dead letter."""
+    if not yes:
+        click.confirm("Delete every dead letter?", abort=True)
+    with _runtime() as rt:
+        console.print(f"purged {dlq.purge(rt.settings.bus, rt.topology)} message(s)")
+
+
+# -- checkpoints -----------------------------------------------------------------------------
+
+@main.group("state")
+def state_group() -> None:
+    """View, set and reset connector stream checkpoints."""
+
+
+@state_group.command("show")
+@click.argument("connector", required=False)
+def state_show(connector: str | None) -> None:
+    """Show checkpoints (of one connector, or all)."""
+    with _runtime() as rt, rt.db.transaction() as session:
+        table = Table("connector", "stream", "cursor", "records", "updated", "last full sync")
+        for cp in state.list_checkpoints(session, connector):
+            table.add_row(cp.connector, cp.stream, json.dumps(cp.cursor, ensure_ascii=False), str(cp.records_total),
+                          str(cp.updated_at), str(cp.last_success_at or "-"))
+        console.print(table)
+
+
+@state_group.command("set")
+@click.argument("connector")
+@click.argument("stream")
+@click.argument("cursor_json")
+def state_set(connector: str, stream: str, cursor_json: str) -> None:
+    """Set a stream's cursor, e.g. '{"modified_since": "2026-11-01T00:00:00", "after_key": ""}'."""
+    try:
+        cursor = json.loads(cursor_json)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc.msg} at column {exc.colno}", param_hint="CURSOR_JSON") from None
+    if not isinstance(cursor, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="CURSOR_JSON")
+    with _runtime() as rt, rt.db.transaction() as session:
+        state.save_cursor(session, connector, stream, cursor)
+    console.print(f"{connector}/{stream} cursor set")
+
+
+@state_group.command("reset")
+@click.argument("connector")
+@click.argument("stream", required=False)
+def state_reset(connector: str, stream: str | None) -> None:
+    """Forget cursors: the next sync starts from the beginning (same event ids, dropped as duplicates)."""
+    with _runtime() as rt, rt.db.transaction() as session:
+        count = state.reset(session, connector, stream)
+    console.print(f"reset {count} checkpoint(s)")
+
+
+# -- outbox ----------------------------------------------------------------------------------
+
+@main.group("outbox")
+def outbox_group() -> None:
+    """The transactional outbox."""
+
+
+@outbox_group.command("status")
+def outbox_status() -> None:
+    """Rows per status and the age of the oldest pending row."""
+    with _runtime() as rt, rt.db.transaction() as session:
+        status = outbox.status(session)
+    for name in ("pending", "sent", "dead"):
+        console.print(f"{name:8} {status.counts.get(name, 0)}")
+    age = status.oldest_pending_age_s
+    console.print(f"oldest pending: {'-' if age is None else f'{age:.1f}s'}")
+
+
+def _mount_optional_groups() -> None:
+    """Attach command groups that live beside their engines."""
+    from hub.app.cli_mappings import mappings
+
+    main.add_command(mappings)
+
+
+try:
+    _mount_optional_groups()
+except ImportError:  # pragma: no cover - only while an engine is being installed
+    pass
+
+
+def run() -> None:
+    """Entry point that turns a settings problem into a readable message."""
+    try:
+        main()
+    except ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)

@@ -1,0 +1,272 @@
+"""Bus consumer: idempotent receiver with manual acks, dead letters and retry by outcome.
+
+A handler only says what the event does to the database; the consumer does the broker calls:
+
+    parse + validate ──bad──► hub.dead (reason, original bytes) ──► ack
+    already processed ──────► ack (counted as deduplicated)
+    handler + processed id in ONE transaction ──commit──► ack
+    retriable error ────────► wait (backoff) ──► nack + requeue; the quorum queue's delivery
+                              limit dead-letters a message that keeps failing
+    any other error ────────► hub.dead with the error class ──► ack
+
+Messages are taken in small batches and applied in one transaction (one commit per batch, not
+per message); when a handler fails in a batch, the batch is redone one message at a time so
+only the failing message is affected.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+import pika
+import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel
+from pika.spec import BasicProperties
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from hub.core.amqp import blocking_connection, describe
+from hub.core.db import Database
+from hub.core.deadletter import DeadLetter
+from hub.core.errors import BrokerUnavailable, Disposition, RecordError, disposition_of
+from hub.core.events import CanonicalEvent, parse_event
+from hub.core.models import ProcessedEvent
+from hub.core.schemas import SchemaRegistry, registry, short_name
+from hub.core.settings import BusSettings
+from hub.core.topology import Topology
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[CanonicalEvent, Session], None]
+
+
+@dataclass
+class ConsumerStats:
+    """Counts since the consumer started; they always add up to `received`."""
+
+    received: int = 0
+    applied: int = 0
+    deduplicated: int = 0
+    dead_lettered: int = 0
+    requeued: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Delivery:
+    tag: int
+    body: bytes
+    routing_key: str
+    properties: BasicProperties
+    event: CanonicalEvent | None = None
+    failure: BaseException | None = None
+
+
+class Consumer:
+    """Consumes one queue with a handler; `run()` until stopped or idle."""
+
+    def __init__(self, bus: BusSettings, db: Database, topology: Topology, queue: str, handler: Handler, *,
+                 name: str | None = None, schemas: SchemaRegistry | None = None, batch_size: int = 200,
+                 validate: bool = True, max_backoff_s: float = 5.0) -> None:
+        self.bus, self.db, self.topology, self.queue = bus, db, topology, queue
+        self.handler = handler
+        self.name = name or queue
+        self.schemas = schemas or registry()
+        self.batch_size = min(batch_size, bus.prefetch)
+        self.validate = validate
+        self.max_backoff_s = max_backoff_s
+        self.stats = ConsumerStats()
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Finish the batch in hand, then return from run()."""
+        self._stop.set()
+
+    def run(self, *, idle_timeout_s: float | None = None, max_messages: int | None = None) -> ConsumerStats:
+        """Consume until stop(), `idle_timeout_s` without messages, or `max_messages` received."""
+        try:
+            connection = blocking_connection(self.bus)
+        except pika.exceptions.AMQPError as exc:
+            raise BrokerUnavailable(f"RabbitMQ at {describe(self.bus)} is unavailable") from exc
+        try:
+            channel = connection.channel()
+            channel.basic_qos(prefetch_count=self.bus.prefetch)
+            dead_channel = connection.channel()
+            dead_channel.confirm_delivery()
+            self._loop(channel, dead_channel, idle_timeout_s, max_messages)
+        except pika.exceptions.AMQPError as exc:
+            raise BrokerUnavailable(f"lost RabbitMQ while consuming {self.queue}") from exc
+        finally:
+            if connection.is_open:
+                connection.close()
+        return self.stats
+
+    def _loop(self, channel: BlockingChannel, dead: BlockingChannel, idle: float | None, limit: int | None) -> None:
+        batch: list[_Delivery] = []
+        wait, idle_for = 0.05, 0.0
+        for method, props, body in channel.consume(self.queue, inactivity_timeout=wait):
+            if method is not None:
+                batch.append(_Delivery(method.delivery_tag, body, method.routing_key, props))
+                self.stats.received += 1
+            full = len(batch) >= self.batch_size or (limit is not None and self.stats.received >= limit)
+            if batch and (method is None or full):
+                self._process(channel, dead, batch)
+                batch = []
+            idle_for = idle_for + wait if method is None else 0.0
+            if idle is not None and idle_for >= idle:
+                break
+            if self._stop.is_set() or (limit is not None and self.stats.received >= limit):
+                break
+        if batch:
+            self._process(channel, dead, batch)
+        channel.cancel()
+
+    # -- one batch ---------------------------------------------------------------------------
+
+    def _process(self, channel: BlockingChannel, dead: BlockingChannel, batch: list[_Delivery]) -> None:
+        for delivery in batch:
+            self._parse(delivery)
+        try:
+            self._apply(batch)
+        except OperationalError as exc:  # the database itself is gone: nothing can be applied now
+            self._requeue_all(channel, batch, exc)
+            return
+        self._settle(channel, dead, batch)
+
+    def _parse(self, delivery: _Delivery) -> None:
+        try:
+            event = parse_event(delivery.body)
+            if self.validate:
+                if not event.dataschema or event.dataschema not in self.schemas:
+                    raise RecordError("dataschema names no known canonical schema", field="/dataschema")
+                self.schemas.validate(short_name(event.dataschema), event.data, at="/data")
+            delivery.event = event
+        except RecordError as exc:
+            delivery.failure = exc
+
+    def _apply(self, batch: list[_Delivery]) -> None:
+        """Apply every new event of the batch in one transaction.
+
+        First without savepoints (the common case: nothing fails). If a handler raises, that
+        transaction is rolled back and the batch is applied again with a savepoint per event,
+        skipping the event that failed, so only it is affected and it ran once.
+        """
+        good = [d for d in batch if d.failure is None and d.event is not None]
+        if not good:
+            return
+        try:
+            self._apply_in_transaction(good, savepoints=False)
+        except _HandlerFailed as failed:
+            for delivery in good:
+                if delivery is not failed.delivery:
+                    delivery.failure = None
+            self._apply_in_transaction(good, savepoints=True)
+
+    def _apply_in_transaction(self, deliveries: list[_Delivery], *, savepoints: bool) -> None:
+        try:
+            with self.db.transaction() as session:
+                done = self._already_processed(session, [d.event.id for d in deliveries if d.event])
+                applied = [d.event.id for d in deliveries
+                           if d.event and d.failure is None and self._apply_one(session, d, done, savepoints)]
+                if applied:
+                    session.execute(insert(ProcessedEvent), [{"consumer": self.name, "event_id": i} for i in applied])
+        except IntegrityError as exc:  # another consumer applied one of them first: redo as duplicates
+            raise OperationalError("concurrent apply", None, exc) from exc
+
+    def _apply_one(self, session: Session, delivery: _Delivery, done: set[str], savepoint: bool) -> bool:
+        """Run the handler for one new event; False for a duplicate or a failure (kept on the delivery)."""
+        event = delivery.event
+        assert event is not None
+        if event.id in done:
+            delivery.failure = _Duplicate()
+            return False
+        done.add(event.id)
+        if not savepoint:
+            try:
+                self.handler(event, session)
+            except OperationalError:
+                raise
+            except Exception as exc:
+                delivery.failure = exc
+                raise _HandlerFailed(delivery) from exc
+            return True
+        try:
+            with session.begin_nested():
+                self.handler(event, session)
+        except OperationalError:
+            raise
+        except Exception as exc:
+            delivery.failure = exc
+            return False
+        return True
+
+    def _already_processed(self, session: Session, ids: list[str]) -> set[str]:
+        query = select(ProcessedEvent.event_id).where(
+            ProcessedEvent.consumer == self.name, ProcessedEvent.event_id.in_(ids))
+        return set(session.scalars(query))
+
+    # -- broker side -------------------------------------------------------------------------
+
+    def _settle(self, channel: BlockingChannel, dead: BlockingChannel, batch: list[_Delivery]) -> None:
+        retry = [d for d in batch if d.failure is not None and not isinstance(d.failure, _Duplicate)
+                 and disposition_of(d.failure) is Disposition.RETRY]
+        if retry:
+            self._backoff(channel, retry)
+        for delivery in batch:
+            self._settle_one(channel, dead, delivery, delivery in retry)
+
+    def _settle_one(self, channel: BlockingChannel, dead: BlockingChannel, d: _Delivery, retry: bool) -> None:
+        if retry:
+            channel.basic_nack(d.tag, requeue=True)
+            self.stats.requeued += 1
+            return
+        if isinstance(d.failure, _Duplicate):
+            self.stats.deduplicated += 1
+        elif d.failure is not None:
+            self._dead_letter(dead, d)
+            self.stats.dead_lettered += 1
+        else:
+            self.stats.applied += 1
+            assert d.event is not None
+            self.stats.by_type[d.event.type] = self.stats.by_type.get(d.event.type, 0) + 1
+        channel.basic_ack(d.tag)
+
+    def _dead_letter(self, dead: BlockingChannel, d: _Delivery) -> None:
+        assert d.failure is not None
+        letter = DeadLetter.from_error(d.body, d.failure, origin=f"consumer:{self.name}",
+                                       routing_key=d.routing_key, message_id=d.properties.message_id or "")
+        message = letter.to_message(self.topology.dead.name)
+        dead.basic_publish(message.exchange, message.routing_key, message.body, message.properties(),
+                           mandatory=True)
+        log.warning("consumer %s: dead-lettered a message (%s)", self.name, letter.reason)
+
+    def _requeue_all(self, channel: BlockingChannel, batch: list[_Delivery], exc: BaseException) -> None:
+        log.warning("consumer %s: %s; requeueing %d message(s)", self.name, type(exc).__name__, len(batch))
+        self._backoff(channel, batch)
+        for delivery in batch:
+            channel.basic_nack(delivery.tag, requeue=True)
+        self.stats.requeued += len(batch)
+
+    def _backoff(self, channel: BlockingChannel, deliveries: list[_Delivery]) -> None:
+        """Wait longer the more often a message was delivered (quorum queues count for us)."""
+        count = max(int((d.properties.headers or {}).get("x-delivery-count", 0)) for d in deliveries)
+        channel.connection.sleep(min(0.1 * 2 ** count, self.max_backoff_s))
+
+
+class _HandlerFailed(Exception):
+    """A handler raised during the optimistic pass; the batch is redone with savepoints."""
+
+    def __init__(self, delivery: _Delivery) -> None:
+        super().__init__("handler failed")
+        self.delivery = delivery
+
+
+class _Duplicate(Exception):
+    """Marks a delivery whose event id this consumer has already applied."""
+
+
+def noop_handler(_event: CanonicalEvent, _session: Session) -> None:
+    """A handler with no effect beyond recording the id (pure dedupe)."""

@@ -1,0 +1,241 @@
+"""Transactional outbox and its relay.
+
+A sync batch (or a consumer's effect) adds its events to `hub_outbox` in the same transaction
+as its checkpoint or processed id. The relay publishes pending rows with pipelined confirms and
+marks them sent. Killed at any point, nothing is lost: unconfirmed rows stay pending and are
+sent again with the same event id, which consumers drop as a duplicate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from hub.core.db import Database
+from hub.core.deadletter import DeadLetter
+from hub.core.errors import BrokerUnavailable, is_retriable
+from hub.core.events import CanonicalEvent
+from hub.core.models import OutboxRow
+from hub.core.publisher import Message, Outcome, PendingBatch, Publisher
+from hub.core.topology import Topology
+
+log = logging.getLogger(__name__)
+
+
+def event_row(event: CanonicalEvent, exchange: str) -> dict[str, Any]:
+    """The outbox row of an event (structured-mode body, properties mirroring the envelope)."""
+    return {
+        "event_id": event.id, "exchange": exchange, "routing_key": event.routing_key,
+        "properties": event.amqp_properties(), "body": event.to_json(), "status": "pending", "attempts": 0,
+    }
+
+
+def dead_letter_row(letter: DeadLetter, dead_exchange: str) -> dict[str, Any]:
+    """The outbox row of a dead letter (so it commits with the batch that produced it)."""
+    message = letter.to_message(dead_exchange)
+    props = {"message_id": message.message_id, "type": message.type, "content_type": message.content_type,
+             "headers": message.headers}
+    return {"event_id": message.message_id, "exchange": dead_exchange, "routing_key": message.routing_key,
+            "properties": props, "body": message.body, "status": "pending", "attempts": 0}
+
+
+def add_events(session: Session, events: Iterable[CanonicalEvent], topology: Topology) -> int:
+    """Queue events for publishing in the caller's transaction; returns how many."""
+    rows = [event_row(event, topology.events.name) for event in events]
+    if rows:
+        session.execute(OutboxRow.__table__.insert(), rows)
+    return len(rows)
+
+
+def add_dead_letters(session: Session, letters: Iterable[DeadLetter], topology: Topology) -> int:
+    """Queue dead letters in the caller's transaction; returns how many."""
+    rows = [dead_letter_row(letter, topology.dead.name) for letter in letters]
+    if rows:
+        session.execute(OutboxRow.__table__.insert(), rows)
+    return len(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStatus:
+    """Counts per status and the age of the oldest pending row."""
+
+    counts: dict[str, int]
+    oldest_pending_age_s: float | None
+
+
+def status(session: Session) -> OutboxStatus:
+    """How many rows are pending, sent and dead, and how old the oldest pending one is."""
+    counts = dict(session.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status)).all())
+    oldest = session.scalar(select(func.min(OutboxRow.created_at)).where(OutboxRow.status == "pending"))
+    age = None
+    if oldest is not None:
+        oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=dt.timezone.utc)
+        age = max(0.0, (dt.datetime.now(dt.timezone.utc) - oldest).total_seconds())
+    return OutboxStatus({k: int(v) for k, v in counts.items()}, age)
+
+
+_RELAY_COLUMNS = (OutboxRow.id, OutboxRow.event_id, OutboxRow.exchange, OutboxRow.routing_key,
+                  OutboxRow.properties, OutboxRow.body)
+
+
+def _message(row: Any) -> Message:
+    props = row.properties or {}
+    return Message(
+        exchange=row.exchange, routing_key=row.routing_key, body=row.body,
+        message_id=props.get("message_id") or row.event_id, type=props.get("type"),
+        timestamp=props.get("timestamp"), content_type=props.get("content_type", "application/json"),
+        headers=props.get("headers") or {},
+    )
+
+
+@dataclass
+class RelayResult:
+    """What one relay pass did."""
+
+    sent: int = 0
+    dead: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: RelayResult) -> None:
+        """Accumulate another pass."""
+        self.sent += other.sent
+        self.dead += other.dead
+        self.failed += other.failed
+        self.errors += other.errors
+
+
+class Relay:
+    """Moves pending outbox rows to the broker with confirms."""
+
+    def __init__(self, db: Database, publisher: Publisher, topology: Topology, batch_size: int = 1000,
+                 window: int = 4) -> None:
+        self.db = db
+        self.publisher = publisher
+        self.topology = topology
+        self.batch_size = batch_size
+        self.window = window
+
+    def run_once(self) -> RelayResult:
+        """Publish everything pending now, keeping up to `window` batches in flight.
+
+        Reading, publishing and marking are separate short transactions, so a sync writing new
+        rows is never blocked by a publish in flight (SQLite allows one writer at a time). A
+        second relay on the same database is safe but may publish duplicates (same ids).
+        """
+        total, inflight, after_id = RelayResult(), deque[tuple[list[Any], PendingBatch]](), 0
+        while True:
+            rows = self._pending_rows(after_id)
+            if rows:
+                inflight.append((rows, self._submit(rows)))
+                after_id = rows[-1].id
+            if inflight and (not rows or len(inflight) >= self.window):
+                result = self._finish(*inflight.popleft())
+                total.add(result)
+                if result.failed:  # broker trouble: settle what is in flight, then stop this pass
+                    while inflight:
+                        total.add(self._finish(*inflight.popleft()))
+                    return total
+            if not rows and not inflight:
+                return total
+
+    def _pending_rows(self, after_id: int) -> list[Any]:
+        with self.db.transaction() as session:
+            return list(session.execute(
+                select(*_RELAY_COLUMNS).where(OutboxRow.status == "pending", OutboxRow.id > after_id)
+                .order_by(OutboxRow.id).limit(self.batch_size)
+            ))
+
+    def _submit(self, rows: list[Any]) -> PendingBatch:
+        try:
+            return self.publisher.submit([_message(row) for row in rows])
+        except BrokerUnavailable as exc:
+            log.warning("relay: %s", exc)
+            failed = PendingBatch([_message(row) for row in rows])
+            failed.fail_open()
+            return failed
+
+    def _finish(self, rows: list[Any], batch: PendingBatch) -> RelayResult:
+        """Wait for a batch's confirms and record them."""
+        outcomes = batch.wait(self.publisher.confirm_timeout_s)
+        dead_ids = self._dead_letter_unroutable([r for r, o in zip(rows, outcomes, strict=True)
+                                                 if o is Outcome.UNROUTABLE])
+        with self.db.transaction() as session:
+            return self._record(session, rows, outcomes, dead_ids)
+
+    def drain(self, max_passes: int = 1_000_000) -> RelayResult:
+        """Publish until nothing is pending; raises BrokerUnavailable if a pass fails completely."""
+        total = RelayResult()
+        for _ in range(max_passes):
+            result = self.run_once()
+            total.add(result)
+            if result.failed and not result.sent:
+                raise BrokerUnavailable(f"relay could not publish: {'; '.join(result.errors[:1])}")
+            if result.sent + result.dead + result.failed == 0:
+                break
+        return total
+
+    def run(self, stop: threading.Event, idle_poll_s: float = 0.5, max_backoff_s: float = 30.0) -> RelayResult:
+        """Relay until `stop` is set, backing off while the broker is unavailable."""
+        total, backoff = RelayResult(), 0.0
+        while not stop.is_set():
+            try:
+                result = self.run_once()
+            except Exception as exc:  # database gone for a moment: back off like the broker case
+                if not is_retriable(exc) and not _is_db_outage(exc):
+                    raise
+                result = RelayResult(failed=1, errors=[type(exc).__name__])
+            total.add(result)
+            if result.failed and not result.sent:
+                backoff = min(max(backoff * 2, 0.2), max_backoff_s)
+                log.warning("relay: publishing failed (%s); retrying in %.1fs", result.errors[:1], backoff)
+                stop.wait(backoff)
+            elif result.sent + result.dead == 0:
+                backoff = 0.0
+                stop.wait(idle_poll_s)
+        return total
+
+    def _record(self, session: Session, rows: Sequence[Any], outcomes: Sequence[Outcome],
+                dead_ids: list[int]) -> RelayResult:
+        now = dt.datetime.now(dt.timezone.utc)
+        sent = [row.id for row, o in zip(rows, outcomes, strict=True) if o is Outcome.CONFIRMED]
+        failed = [row for row, o in zip(rows, outcomes, strict=True) if o in (Outcome.FAILED, Outcome.NACKED)]
+        if sent:
+            session.execute(update(OutboxRow).where(OutboxRow.id.in_(sent)).values(status="sent", sent_at=now))
+        if dead_ids:
+            session.execute(update(OutboxRow).where(OutboxRow.id.in_(dead_ids))
+                            .values(status="dead", sent_at=now, last_error="unroutable"))
+        if failed:
+            session.execute(update(OutboxRow).where(OutboxRow.id.in_([row.id for row in failed]))
+                            .values(attempts=OutboxRow.attempts + 1, last_error="not confirmed by the broker"))
+        errors = [f"{len(failed)} message(s) not confirmed"] if failed else []
+        return RelayResult(sent=len(sent), dead=len(dead_ids), failed=len(failed), errors=errors)
+
+    def _dead_letter_unroutable(self, rows: Sequence[Any]) -> list[int]:
+        """Send unroutable events to hub.dead with their bytes; returns the rows confirmed there."""
+        if not rows:
+            return []
+        letters = [
+            DeadLetter(row.body, "unroutable", f"no queue is bound for routing key {row.routing_key}",
+                       origin="relay", original_routing_key=row.routing_key, original_message_id=row.event_id)
+            for row in rows
+        ]
+        try:
+            outcomes = self.publisher.publish_batch([x.to_message(self.topology.dead.name) for x in letters])
+        except BrokerUnavailable:
+            return []
+        return [row.id for row, o in zip(rows, outcomes, strict=True) if o is Outcome.CONFIRMED]
+
+
+def _is_db_outage(exc: BaseException) -> bool:
+    from sqlalchemy.exc import OperationalError
+
+    return isinstance(exc, OperationalError)

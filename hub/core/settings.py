@@ -1,0 +1,135 @@
+"""Every setting of the hub, read once from `HUB_…` environment variables and validated at start.
+
+Nested settings use a double underscore: `HUB_SOAP_ERP__URL`, `HUB_BUS__DELIVERY_LIMIT`.
+Secrets are `SecretStr`: they never print, log or land in error texts. Nothing else in the
+project reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hub.core.errors import ConfigError
+
+DEFAULT_SUBSCRIBERS: dict[str, list[str]] = {
+    # A CRM's sales module: golden masters, orders, contracts' results, receivables, inventory.
+    "crm.sales": ["mdm.#", "erp.order.#", "src.*.order.#", "src.*.receivable.#", "src.*.inventory.#",
+                  "channel.inventory.#", "wecom.#"],
+    # A CRM's service module: device alerts and telemetry, maintenance tickets, production progress.
+    "crm.service": ["iot.device.#", "service.#", "mes.#"],
+    # MDM intake: every source's masters.
+    "mdm.intake": ["src.*.customer.#", "src.*.product.#", "src.*.channel.#"],
+    # Commands for the ERP: a CRM contract became active, create the sales order.
+    "erp.commands": ["crm.contract.activated.#"],
+}
+
+
+class BusSettings(BaseModel):
+    """RabbitMQ connection and topology knobs."""
+
+    url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/%2F")
+    heartbeat_s: int = Field(30, ge=0, le=600)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    confirm_timeout_s: float = Field(30.0, gt=0)
+    prefetch: int = Field(256, ge=1, le=65535)
+    delivery_limit: int = Field(5, ge=1, le=1000)
+    events_exchange: str = "hub.events"
+    dead_exchange: str = "hub.dlx"
+    dead_queue: str = "hub.dead"
+    subscribers: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_SUBSCRIBERS))
+
+    @field_validator("subscribers")
+    @classmethod
+    def _patterns_not_empty(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        empty = [name for name, patterns in value.items() if not patterns]
+        if empty:
+            raise ValueError(f"subscriber queues without binding patterns: {', '.join(empty)}")
+        return value
+
+
+class RelaySettings(BaseModel):
+    """Outbox relay batch size and pacing."""
+
+    batch_size: int = Field(1000, ge=1, le=50000)
+    idle_poll_s: float = Field(0.5, gt=0)
+    max_backoff_s: float = Field(30.0, gt=0)
+
+
+class SoapErpSettings(BaseModel):
+    """The SOAP ERP connector (Kingdee / Yonyou / Dynamics style web service)."""
+
+    system: str = "erp"
+    wsdl_url: str = "http://127.0.0.1:8790/erp?wsdl"
+    username: str = "hub"
+    password: SecretStr = SecretStr("")
+    timeout_s: float = Field(15.0, gt=0)
+    page_size: int = Field(200, ge=1, le=5000)
+    retries: int = Field(3, ge=0, le=10)
+    overlap_s: int = Field(0, ge=0, description="re-read this many seconds before the checkpoint")
+
+
+class HubSettings(BaseSettings):
+    """The hub's settings; build with `load_settings()`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HUB_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        hide_input_in_errors=True,
+    )
+
+    database_url: SecretStr = SecretStr("sqlite:///./var/hub.db")
+    log_level: str = "INFO"
+    bus: BusSettings = Field(default_factory=BusSettings)
+    relay: RelaySettings = Field(default_factory=RelaySettings)
+    soap_erp: SoapErpSettings = Field(default_factory=SoapErpSettings)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: SecretStr) -> SecretStr:
+        scheme = value.get_secret_value().split(":", 1)[0]
+        if not scheme.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return value.upper()
+
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file, when the database is SQLite (so the demo can create its folder)."""
+        url = self.database_url.get_secret_value()
+        if url.startswith("sqlite:///") and ":memory:" not in url:
+            return Path(url.removeprefix("sqlite:///"))
+        return None
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    """Each pydantic problem as 'HUB_FIELD__SUB: message', without the offending value."""
+    out = []
+    for err in exc.errors(include_input=False, include_url=False):
+        name = "HUB_" + "__".join(str(part).upper() for part in err["loc"])
+        out.append(f"{name}: {err['msg']}")
+    return out
+
+
+def load_settings(**overrides: Any) -> HubSettings:
+    """Read and validate the settings; every problem is reported in one ConfigError."""
+    try:
+        return HubSettings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError("invalid hub settings", _problems(exc)) from None
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> HubSettings:
+    """The process-wide settings (read once)."""
+    return load_settings()
