@@ -30,7 +30,7 @@ def _runtime() -> Iterator[Runtime]:
     rt = None
     try:
         settings = get_settings()
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, console=console)
         rt = runtime(settings)
         yield rt
     except HubError as exc:

@@ -12,6 +12,7 @@ Running it again publishes nothing new: checkpoints are at the end and event ids
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,9 +51,10 @@ class DemoReport:
 def demo_contract(customer_number: str) -> dict[str, Any]:
     """An activated CRM sales contract for the simulated ERP (data of crm.contract.activated.v1)."""
     return {
+        "source_system": "crm", "source_id": "c1d9a3e2-7b41-4f0e-9a51-2e6c0b7d4f18",
         "contract_no": DEMO_CONTRACT_NO, "customer_source_id": customer_number, "sign_date": "2026-11-20",
-        "currency": "CNY", "total_amount": "262850.00", "status": "active", "erp_system": "erp",
-        "requested_delivery_date": "2026-12-15",
+        "currency": "CNY", "total_amount": "261850.00", "status": "active", "erp_system": "erp",
+        "requested_delivery_date": "2026-12-15", "updated_at": "2026-11-20T09:00:00Z",
         "lines": [
             {"line_no": 1, "product_source_id": "MAT-10001", "product_name": "数控车床 CK6140",
              "quantity": "2", "unit": "台", "unit_price": "128000.00", "amount": "256000.00"},
@@ -73,7 +75,7 @@ def contract_event(contract: dict[str, Any]) -> CanonicalEvent:
 
 
 def _progress(console: Console) -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),
+    return Progress(SpinnerColumn(), TextColumn("{task.description:<26}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=console)
 
 
@@ -118,6 +120,8 @@ def _consume(rt: Runtime, queue: str, handler: Any, progress: Progress) -> Consu
 def run_demo(rt: Runtime, console: Console, erp_port: int = 0) -> DemoReport:
     """Run the demo and print its report."""
     report = DemoReport()
+    logging.getLogger("hub").setLevel(logging.WARNING)  # the report below says what the INFO lines would
+    logging.getLogger("connectors").setLevel(logging.WARNING)
     with ErpSoapServer(port=erp_port) as erp:
         settings = _demo_settings(rt.settings, erp.wsdl_url)
         rt.settings = settings

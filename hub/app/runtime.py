@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from hub.core.db import Database, open_database
 from hub.core.publisher import Publisher
@@ -51,8 +52,14 @@ def runtime(settings: HubSettings | None = None) -> Runtime:
     return Runtime(settings or get_settings())
 
 
-def configure_logging(level: str) -> None:
-    """Plain, one-line logs; pika's chatter only from WARNING up."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pika").setLevel(logging.WARNING)
-    logging.getLogger("zeep").setLevel(logging.WARNING)
+def configure_logging(level: str, *, console: Any = None) -> None:
+    """One-line logs (through rich when a console is given, so they do not tear progress bars)."""
+    if console is not None:
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
+        logging.basicConfig(level=level, format="%(name)s: %(message)s", handlers=[handler], force=True)
+    else:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    for noisy in ("pika", "zeep", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
