@@ -14,9 +14,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from hub.app.cli_mappings import mappings
 from hub.app.runtime import Runtime, configure_logging, runtime
 from hub.core import dlq, outbox, state
-from hub.core.errors import ConfigError, HubError
+from hub.core.errors import HubError
 from hub.core.settings import get_settings
 from hub.core.topology import apply as apply_topology
 
@@ -228,23 +229,8 @@ def outbox_status() -> None:
     console.print(f"oldest pending: {'-' if age is None else f'{age:.1f}s'}")
 
 
-def _mount_optional_groups() -> None:
-    """Attach command groups that live beside their engines."""
-    from hub.app.cli_mappings import mappings
-
-    main.add_command(mappings)
+main.add_command(mappings)
 
 
-try:
-    _mount_optional_groups()
-except ImportError:  # pragma: no cover - only while an engine is being installed
-    pass
-
-
-def run() -> None:
-    """Entry point that turns a settings problem into a readable message."""
-    try:
-        main()
-    except ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
-        sys.exit(2)
+if __name__ == "__main__":
+    main()

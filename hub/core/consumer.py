@@ -20,6 +20,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
 import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
