@@ -98,8 +98,9 @@ def hub_publish(settings, topology, db_url: str, datas: list[dict]) -> float:  #
 class BarePublisher:
     """Minimal pika async publisher with pipelined confirms (the baseline)."""
 
-    def __init__(self, exchange: str, routing_key: str, bodies: list[bytes]) -> None:
+    def __init__(self, exchange: str, routing_key: str, bodies: list[bytes], properties: dict) -> None:
         self.exchange, self.routing_key, self.bodies = exchange, routing_key, bodies
+        self.properties = properties
         self.confirmed = 0
         self.connection = pika.SelectConnection(pika.URLParameters(AMQP), on_open_callback=self._open)
 
@@ -117,8 +118,9 @@ class BarePublisher:
 
     def _publish_all(self) -> None:
         self.start = time.perf_counter()
-        props = pika.BasicProperties(delivery_mode=2, content_type="application/cloudevents+json")
-        for body in self.bodies:
+        # The same properties as the hub's messages, so both sides put the same bytes on the wire.
+        for n, body in enumerate(self.bodies):
+            props = pika.BasicProperties(delivery_mode=2, message_id=f"{n:036d}", **self.properties)
             self.channel.basic_publish(self.exchange, self.routing_key, body, props, mandatory=True)
 
     def _confirm(self, frame) -> None:  # type: ignore[no-untyped-def]
@@ -200,7 +202,9 @@ def main() -> None:
         sample = make_event(system="erp", entity="receivable", type="src.erp.receivable.changed.v1", key="k",
                             version="v", data=datas[0], dataschema=schema_id(SCHEMA), mappingversion="1.0.0")
         bodies = [sample.to_json()] * args.events
-        bare_pub_s = BarePublisher(topology.events.name, "bare.receivable", bodies).run()
+        props = sample.amqp_properties()
+        del props["message_id"]
+        bare_pub_s = BarePublisher(topology.events.name, "bare.receivable", bodies, props).run()
         hub_con_s, applied = hub_consume(settings, topology, db_url, f"{prefix}.hub", args.events)
         bare_con_s = bare_consume(f"{prefix}.bare", args.events, settings.bus.prefetch)
         fast_rate, slow_rate = validation_ratio(datas)

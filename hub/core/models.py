@@ -29,7 +29,11 @@ class OutboxRow(Base):
     event_id: Mapped[str] = mapped_column(String(64))
     exchange: Mapped[str] = mapped_column(String(255))
     routing_key: Mapped[str] = mapped_column(String(255))
-    properties: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # AMQP properties as columns, not JSON: the relay reads thousands of rows a second.
+    message_type: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    timestamp: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    content_type: Mapped[str] = mapped_column(String(64))
+    headers: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)  # dead letters only
     body: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | dead
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -30,21 +30,29 @@ from hub.core.topology import Topology
 log = logging.getLogger(__name__)
 
 
-def event_row(event: CanonicalEvent, exchange: str) -> dict[str, Any]:
-    """The outbox row of an event (structured-mode body, properties mirroring the envelope)."""
+def _row(message: Message) -> dict[str, Any]:
     return {
-        "event_id": event.id, "exchange": exchange, "routing_key": event.routing_key,
-        "properties": event.amqp_properties(), "body": event.to_json(), "status": "pending", "attempts": 0,
+        "event_id": message.message_id, "exchange": message.exchange, "routing_key": message.routing_key,
+        "message_type": message.type, "timestamp": message.timestamp, "content_type": message.content_type,
+        "headers": message.headers or None, "body": message.body, "status": "pending", "attempts": 0,
     }
+
+
+def event_message(event: CanonicalEvent, exchange: str) -> Message:
+    """The AMQP message of an event: structured-mode body, properties mirroring the envelope."""
+    props = event.amqp_properties()
+    return Message(exchange=exchange, routing_key=event.routing_key, body=event.to_json(), message_id=event.id,
+                   type=props["type"], timestamp=props["timestamp"], content_type=props["content_type"])
+
+
+def event_row(event: CanonicalEvent, exchange: str) -> dict[str, Any]:
+    """The outbox row of an event."""
+    return _row(event_message(event, exchange))
 
 
 def dead_letter_row(letter: DeadLetter, dead_exchange: str) -> dict[str, Any]:
     """The outbox row of a dead letter (so it commits with the batch that produced it)."""
-    message = letter.to_message(dead_exchange)
-    props = {"message_id": message.message_id, "type": message.type, "content_type": message.content_type,
-             "headers": message.headers}
-    return {"event_id": message.message_id, "exchange": dead_exchange, "routing_key": message.routing_key,
-            "properties": props, "body": message.body, "status": "pending", "attempts": 0}
+    return _row(letter.to_message(dead_exchange))
 
 
 def add_events(session: Session, events: Iterable[CanonicalEvent], topology: Topology) -> int:
@@ -83,17 +91,14 @@ def status(session: Session) -> OutboxStatus:
 
 
 _RELAY_COLUMNS = (OutboxRow.id, OutboxRow.event_id, OutboxRow.exchange, OutboxRow.routing_key,
-                  OutboxRow.properties, OutboxRow.body)
+                  OutboxRow.message_type, OutboxRow.timestamp, OutboxRow.content_type, OutboxRow.headers,
+                  OutboxRow.body)
 
 
 def _message(row: Any) -> Message:
-    props = row.properties or {}
-    return Message(
-        exchange=row.exchange, routing_key=row.routing_key, body=row.body,
-        message_id=props.get("message_id") or row.event_id, type=props.get("type"),
-        timestamp=props.get("timestamp"), content_type=props.get("content_type", "application/json"),
-        headers=props.get("headers") or {},
-    )
+    return Message(exchange=row.exchange, routing_key=row.routing_key, body=row.body, message_id=row.event_id,
+                   type=row.message_type, timestamp=row.timestamp, content_type=row.content_type,
+                   headers=row.headers or {})
 
 
 @dataclass

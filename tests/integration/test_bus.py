@@ -182,5 +182,5 @@ def test_outbox_rows_keep_event_bytes(db: Database, topology: Topology) -> None:
     with db.transaction() as session:
         row = session.scalars(select(OutboxRow)).one()
         assert row.body == event.to_json()
-        assert row.properties["message_id"] == event.id
+        assert row.event_id == event.id and row.message_type == event.type and row.timestamp
         assert row.routing_key == event.type

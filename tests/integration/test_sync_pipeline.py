@@ -69,7 +69,7 @@ def test_sync_counts_add_up_and_bad_rows_are_dead_lettered(db: Database, connect
     assert len(rows) == result.received
     dead = [r for r in rows if r.exchange == topology.dead.name]
     assert len(dead) == result.dead_lettered
-    headers = dead[0].properties["headers"]
+    headers = dead[0].headers
     assert headers["x-hub-reason"] == "mapping_failed"
     assert headers["x-hub-original-routing-key"] == "src.erp.customer.changed.v1"
     assert json.loads(dead[0].body)["FNumber"].startswith("CUST-9")  # the original record, whole
