@@ -1,4 +1,4 @@
-"""`hub mappings check` and `hub mappings test`: lint every mapping, or run one on a sample and diff the result.
+"""`hub mappings check` and `hub mappings test`: lint every mapping, or run one on a sample and diff it.
 
 `test` prints the mapped JSON on stdout (so `> expected.out.json` captures exactly the output) and
 its verdicts and the diff on stderr. Exit codes: 0 all good, 1 a problem, a difference or an invalid output,
@@ -38,7 +38,7 @@ def mappings() -> None:
 
 
 @mappings.command("check")
-@click.option("--dir", "directory", type=_DIR, default=None, help="mappings folder (default: the bundled one)")
+@click.option("--dir", "directory", type=_DIR, default=None, help="mappings folder (default: bundled one)")
 def check(directory: Path | None) -> None:
     """Load every mapping, lookup table and sample; print each problem as file:line: message."""
     from mappings import MAPPINGS_DIR, check_all, mapping_names
@@ -56,7 +56,7 @@ def check(directory: Path | None) -> None:
 
 @mappings.command("test")
 @click.argument("file", type=_FILE)
-@click.option("--sample", "sample", type=_FILE, required=True, help="source record(s) as JSON (object or list)")
+@click.option("--sample", "sample", type=_FILE, required=True, help="source record(s): JSON object or list")
 @click.option("--expect", "expect", type=_FILE, default=None, help="expected canonical output (JSON)")
 @click.option("--dir", "directory", type=_DIR, default=None,
               help="mappings folder (default: the folder above FILE's system folder)")
