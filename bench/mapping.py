@@ -2,7 +2,7 @@
 
 A 30-rule mapping (23 header fields, 7 fields per line, 5 lines per order) with trims, number,
 date and time-zone transforms, lookups, a flag, a filter-free `each` and a `$.` root reference;
-both paths end with the same `SchemaRegistry.validate` call (fastjsonschema) on a bench-local
+both paths end with the same `SchemaRegistry.validate` call (jsonschema-rs) on a bench-local
 schema. Records come from a pool of 1,000 generated orders, cycled to 100,000, in one process
 (one core). Prints one JSON line; besides the targets it reports the map-only rates and the cost
 of validation alone, which bounds what any mapping can reach on the machine.

@@ -1,7 +1,8 @@
 """The canonical schema registry: compiled validators for the hot path, detailed errors when one fails.
 
-fastjsonschema compiles each schema once into a Python function (fast); when it says no, the
-reused `jsonschema` validator explains where: a JSON Pointer and the rule, never the value.
+jsonschema-rs (Rust) compiles each schema once and checks data about 5 times faster than
+fastjsonschema, formats included; when it says no, the reused `jsonschema` validator explains
+where: a JSON Pointer and the rule, never the value.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import fastjsonschema
 import jsonschema
+import jsonschema_rs
 
 from hub.core.errors import ConfigError, SchemaValidationError
 from schemas import ID_PREFIX, SCHEMA_DIR
 
-Validator = Callable[[Any], Any]
+Validator = Callable[[Any], bool]
 
 
 def short_name(schema_id: str) -> str:
@@ -68,18 +69,17 @@ class SchemaRegistry:
             raise ConfigError(f"unknown canonical schema {name!r}; known: {known}") from None
 
     def fast_validator(self, name: str) -> Validator:
-        """The compiled validator (built on first use, then reused)."""
+        """The compiled check `data -> bool` (built on first use, then reused)."""
         sid = schema_id(name)
         if sid not in self._fast:
-            self._fast[sid] = fastjsonschema.compile(self.schema(sid))
+            compiled = jsonschema_rs.validator_for(self.schema(sid), validate_formats=True)
+            self._fast[sid] = compiled.is_valid
         return self._fast[sid]
 
     def validate(self, name: str, data: Any, at: str = "") -> None:
         """Raise SchemaValidationError naming the JSON Pointer (under `at`) and rule when `data` does not fit."""
-        try:
-            self.fast_validator(name)(data)
-        except fastjsonschema.JsonSchemaValueException:
-            raise self.explain(name, data, at) from None
+        if not self.fast_validator(name)(data):
+            raise self.explain(name, data, at)
 
     def explain(self, name: str, data: Any, at: str = "") -> SchemaValidationError:
         """The detailed error for invalid data: first problem by path, without echoing values."""
