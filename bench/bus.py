@@ -56,7 +56,7 @@ def _relay_process(settings, topology, db_url: str, expected: int, ready, done) 
     db = open_database(db_url, upgrade=False)
     publisher = Publisher(settings.bus)
     publisher.wait_ready(10)
-    relay = outbox.Relay(db, publisher, topology, batch_size=2000)
+    relay = outbox.Relay(db, publisher, topology, batch_size=2000, window=8)
     ready.set()
     sent = 0
     while sent < expected:

@@ -32,8 +32,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(connection: Any) -> None:
     # IMMEDIATE takes the write lock up front: a read-then-write transaction can then never fail
-    # with SQLITE_BUSY_SNAPSHOT when another writer committed in between.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # with SQLITE_BUSY_SNAPSHOT when another writer committed in between. Read-only work (the
+    # relay's scan, status views) begins DEFERRED so it never waits for a writer (WAL).
+    read_only = connection.get_execution_options().get("hub_read_only", False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:
@@ -69,11 +71,18 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
+        self.read_sessions = sessionmaker(engine.execution_options(hub_read_only=True), expire_on_commit=False)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work commits together or not at all."""
         with self.sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for reads only: never blocks, nor is blocked by, a writer."""
+        with self.read_sessions.begin() as session:
             yield session
 
     def dispose(self) -> None:

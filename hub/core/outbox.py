@@ -153,7 +153,7 @@ class Relay:
                 return total
 
     def _pending_rows(self, after_id: int) -> list[Any]:
-        with self.db.transaction() as session:
+        with self.db.reading() as session:
             return list(session.execute(
                 select(*_RELAY_COLUMNS).where(OutboxRow.status == "pending", OutboxRow.id > after_id)
                 .order_by(OutboxRow.id).limit(self.batch_size)
