@@ -25,6 +25,14 @@ console = Console()
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _table(*columns: str) -> Table:
+    """A table whose cells wrap instead of being cut, so ids and cursors stay whole on narrow terminals."""
+    table = Table()
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
 @contextmanager
 def _runtime() -> Iterator[Runtime]:
     """A Runtime for one command; hub errors become a clear message and exit code 2."""
@@ -70,7 +78,7 @@ def topology_apply() -> None:
     with _runtime() as rt:
         topo = rt.topology
         apply_topology(rt.settings.bus, topo)
-        table = Table("queue", "bound to", "arguments")
+        table = _table("queue", "bound to", "arguments")
         for queue in topo.all_queues():
             table.add_row(queue.name, ", ".join(queue.bindings), json.dumps(queue.arguments))
         console.print(table)
@@ -126,7 +134,7 @@ def dlq_list(limit: int) -> None:
     """List dead letters with their reason (they stay in the queue)."""
     with _runtime() as rt:
         messages = dlq.browse(rt.settings.bus, rt.topology, limit)
-        table = Table("message id", "reason", "routing key", "origin", "error", "bytes")
+        table = _table("message id", "reason", "routing key", "origin", "error", "bytes")
         for m in messages:
             table.add_row(m.message_id, m.reason, m.routing_key, m.origin, m.error[:80], str(len(m.body)))
         console.print(table)
@@ -177,7 +185,7 @@ def state_group() -> None:
 def state_show(connector: str | None) -> None:
     """Show checkpoints (of one connector, or all)."""
     with _runtime() as rt, rt.db.transaction() as session:
-        table = Table("connector", "stream", "cursor", "records", "updated", "last full sync")
+        table = _table("connector", "stream", "cursor", "records", "updated", "last full sync")
         for cp in state.list_checkpoints(session, connector):
             table.add_row(cp.connector, cp.stream, json.dumps(cp.cursor, ensure_ascii=False), str(cp.records_total),
                           str(cp.updated_at), str(cp.last_success_at or "-"))
