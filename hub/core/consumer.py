@@ -105,6 +105,23 @@ class Consumer:
                 connection.close()
         return self.stats
 
+    def serve(self, max_backoff_s: float = 30.0) -> ConsumerStats:
+        """Consume until stop(), reconnecting with backoff whenever the broker goes away.
+
+        Messages in hand when a connection drops were not acknowledged, so the broker delivers
+        them again; the processed ids make the second delivery a duplicate, not a second effect.
+        """
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                self.run()
+                backoff = 0.5
+            except BrokerUnavailable as exc:
+                log.warning("consumer %s: %s; reconnecting in %.1fs", self.name, exc, backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, max_backoff_s)
+        return self.stats
+
     def _loop(self, channel: BlockingChannel, dead: BlockingChannel, idle: float | None, limit: int | None) -> None:
         batch: list[_Delivery] = []
         wait, idle_for = 0.05, 0.0

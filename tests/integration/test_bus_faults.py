@@ -85,3 +85,38 @@ def test_broker_restart_during_publish_loses_nothing(db: Database, hub_settings:
     assert distinct == EVENTS  # every event arrived...
     assert stats.applied == EVENTS  # ...and was applied once; re-sent copies were dropped as duplicates
     assert stats.received == stats.applied + stats.deduplicated
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_consumer_reconnects_when_its_connection_is_closed_mid_work(db: Database,
+                                                                    hub_settings: HubSettings) -> None:
+    if shutil.which("rabbitmqctl") is None:
+        pytest.skip("rabbitmqctl is not installed")
+    topology = build_topology(hub_settings.bus)
+    apply(hub_settings.bus, topology)
+    with db.transaction() as session:
+        outbox.add_events(session, [receivable_event(n) for n in range(2000)], topology)
+    with Publisher(hub_settings.bus) as publisher:
+        outbox.Relay(db, publisher, topology).drain()
+
+    def slow(_event, _session) -> None:  # type: ignore[no-untyped-def]
+        time.sleep(0.001)  # long enough that the connection is closed in the middle
+
+    consumer = Consumer(hub_settings.bus, db, topology, crm_queue(topology), slow, batch_size=50)
+    worker = threading.Thread(target=consumer.serve, kwargs={"max_backoff_s": 1.0})
+    worker.start()
+    try:
+        assert _wait(lambda: _processed(db) >= 200, 60)
+        _rabbitmqctl("close_all_connections", "test: consumer reconnect")
+        assert _wait(lambda: _processed(db) == 2000, 120), f"only {_processed(db)} of 2000 applied"
+    finally:
+        consumer.stop()
+        worker.join(30)
+    # Work whose ack was lost with the connection came again and was recognised as done.
+    assert consumer.stats.applied + consumer.stats.deduplicated >= 2000
+    assert consumer.stats.applied <= 2000
+
+
+def _processed(db: Database) -> int:
+    with db.transaction() as session:
+        return session.scalar(select(func.count()).select_from(ProcessedEvent)) or 0
