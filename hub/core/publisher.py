@@ -21,7 +21,7 @@ import pika
 from pika.channel import Channel
 from pika.spec import Basic, BasicProperties
 
-from hub.core.amqp import connection_parameters, describe
+from hub.core.amqp import StallWatchdog, connection_parameters, describe
 from hub.core.errors import BrokerUnavailable
 from hub.core.settings import BusSettings
 
@@ -188,6 +188,7 @@ class Publisher:
                 backoff = 0.2
 
     def _on_open(self, connection: pika.SelectConnection) -> None:
+        StallWatchdog(connection, self._bus.heartbeat_s, connection.ioloop.call_later)
         connection.channel(on_open_callback=self._on_channel_open)
 
     def _on_channel_open(self, channel: Channel) -> None:
