@@ -38,6 +38,8 @@ class BusSettings(BaseModel):
     confirm_timeout_s: float = Field(30.0, gt=0)
     prefetch: int = Field(256, ge=1, le=65535)
     delivery_limit: int = Field(5, ge=1, le=1000)
+    max_length: int | None = Field(None, ge=1, description="messages a subscriber queue may hold; then "
+                                   "the broker refuses publishes and the outbox keeps them")
     events_exchange: str = "hub.events"
     dead_exchange: str = "hub.dlx"
     dead_queue: str = "hub.dead"
@@ -73,6 +75,38 @@ class SoapErpSettings(BaseModel):
     overlap_s: int = Field(0, ge=0, description="re-read this many seconds before the checkpoint")
 
 
+class PlmSettings(BaseModel):
+    """The PLM connector (Windchill / Teamcenter style REST API with OAuth2 client credentials)."""
+
+    system: str = "plm"
+    base_url: str = "http://127.0.0.1:8791"
+    token_url: str = Field("", description="OAuth2 token endpoint; empty: <base_url>/oauth/token")
+    client_id: str = "crm-hub"
+    client_secret: SecretStr = SecretStr("")
+    scope: str = ""
+    timeout_s: float = Field(15.0, gt=0)
+    page_size: int = Field(100, ge=1, le=1000)
+    retries: int = Field(3, ge=0, le=10)
+    max_retry_after_s: float = Field(30.0, ge=0, description="longest Retry-After the client waits for")
+    token_refresh_margin_s: float = Field(60.0, ge=0, description="renew the token this long before expiry")
+
+
+class DealerFilesSettings(BaseModel):
+    """The dealer inventory report connector (进销存 spreadsheets dropped into a folder)."""
+
+    system: str = "dms"
+    inbox: Path = Path("var/dealer_files/inbox")
+    quarantine: Path = Path("var/dealer_files/quarantine")
+    processed: Path = Path("var/dealer_files/processed")
+    contracts_file: Path | None = Field(None, description="CSV/YAML: dealer code → contracted annual volume")
+    sell_in_file: Path | None = Field(None, description="CSV/YAML: ERP sell-in per dealer, product and period")
+    purchase_gap_ratio: float = Field(0.2, ge=0, description="flag purchases off the sell-in by more than this")
+    purchase_gap_min: float = Field(1.0, ge=0, description="… and by more than this quantity")
+    settle_s: float = Field(5.0, ge=0, description="leave files younger than this for the next run")
+    max_file_bytes: int = Field(20_000_000, ge=1)
+    max_rows: int = Field(50_000, ge=1)
+
+
 class HubSettings(BaseSettings):
     """The hub's settings; build with `load_settings()`."""
 
@@ -88,6 +122,8 @@ class HubSettings(BaseSettings):
     bus: BusSettings = Field(default_factory=BusSettings)
     relay: RelaySettings = Field(default_factory=RelaySettings)
     soap_erp: SoapErpSettings = Field(default_factory=SoapErpSettings)
+    plm: PlmSettings = Field(default_factory=PlmSettings)
+    dealer_files: DealerFilesSettings = Field(default_factory=DealerFilesSettings)
 
     @field_validator("database_url")
     @classmethod

@@ -59,13 +59,16 @@ class Topology:
 
 def subscriber_arguments(bus: BusSettings) -> dict[str, Any]:
     """Arguments of every subscriber queue."""
-    return {
+    arguments: dict[str, Any] = {
         "x-queue-type": "quorum",
         "x-delivery-limit": bus.delivery_limit,
         "x-dead-letter-exchange": bus.dead_exchange,
         "x-dead-letter-strategy": "at-least-once",
-        "x-overflow": "reject-publish",
+        "x-overflow": "reject-publish",  # a full queue refuses (nacks): the outbox keeps the event
     }
+    if bus.max_length is not None:
+        arguments["x-max-length"] = bus.max_length
+    return arguments
 
 
 def build_topology(bus: BusSettings) -> Topology:
