@@ -136,7 +136,14 @@ def is_retriable(exc: BaseException) -> bool:
     """True when trying the same work again later may succeed."""
     if isinstance(exc, HubError):
         return exc.disposition is Disposition.RETRY
-    return isinstance(exc, _TRANSIENT_BUILTINS)
+    return isinstance(exc, _TRANSIENT_BUILTINS) or _is_database_outage(exc)
+
+
+def _is_database_outage(exc: BaseException) -> bool:
+    """A lost or refused database connection (not a constraint or a bad statement)."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
 def disposition_of(exc: BaseException) -> Disposition:

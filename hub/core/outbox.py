@@ -195,7 +195,7 @@ class Relay:
             try:
                 result = self.run_once()
             except Exception as exc:  # database gone for a moment: back off like the broker case
-                if not is_retriable(exc) and not _is_db_outage(exc):
+                if not is_retriable(exc):
                     raise
                 result = RelayResult(failed=1, errors=[type(exc).__name__])
             total.add(result)
@@ -238,9 +238,3 @@ class Relay:
         except BrokerUnavailable:
             return []
         return [row.id for row, o in zip(rows, outcomes, strict=True) if o is Outcome.CONFIRMED]
-
-
-def _is_db_outage(exc: BaseException) -> bool:
-    from sqlalchemy.exc import OperationalError
-
-    return isinstance(exc, OperationalError)
