@@ -7,6 +7,7 @@ from pathlib import Path
 
 from hub.core.errors import ConfigError
 from hub.core.schemas import SchemaRegistry, registry, short_name
+from hub.core.secrets import literal_secrets
 from mappings._compile import Mapping, compile_tree
 from mappings._lookups import store_for
 from mappings._problems import Problems, did_you_mean
@@ -36,6 +37,8 @@ def analyse(path: Path, directory: Path, schemas: SchemaRegistry,
         return None, None
     for line, message in key_problems:
         problems.add(line, message)
+    for where in literal_secrets(doc):
+        problems.add(1, f"'{where}' holds a literal secret; use the environment (HUB_…) instead")
     spec = parse_mapping(doc, path, name, store_for(directory / "lookups"), problems)
     if spec is None:
         return None, None

@@ -8,11 +8,12 @@ project reads `os.environ`.
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hub.core.errors import ConfigError
 
@@ -107,8 +108,40 @@ class DealerFilesSettings(BaseModel):
     max_rows: int = Field(50_000, ge=1)
 
 
+class SecretFilesSource(PydanticBaseSettingsSource):
+    """`HUB_…_FILE=/run/secrets/x` reads the setting `HUB_…` from that file (Docker / Kubernetes secrets)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ builds the whole nested dict at once
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for name, path in os.environ.items():
+            if not (name.startswith("HUB_") and name.endswith("_FILE")):
+                continue
+            keys = name.removeprefix("HUB_").removesuffix("_FILE").lower().split("__")
+            try:
+                value = Path(path).read_text(encoding="utf-8").strip()
+            except OSError:
+                raise ConfigError(f"{name}: cannot read the secret file it names") from None
+            node = found
+            for key in keys[:-1]:
+                node = node.setdefault(key, {})
+            node[keys[-1]] = value
+        return found
+
+
 class HubSettings(BaseSettings):
     """The hub's settings; build with `load_settings()`."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Explicit arguments, then the environment, then secret files named by `HUB_…_FILE`."""
+        return init_settings, env_settings, SecretFilesSource(settings_cls)
 
     model_config = SettingsConfigDict(
         env_prefix="HUB_",
