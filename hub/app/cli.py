@@ -73,15 +73,50 @@ def topology() -> None:
 
 
 @topology.command("apply")
-def topology_apply() -> None:
+@click.option("--definitions", "definitions_file", type=click.Path(exists=True, dir_okay=False),
+              help="also import a definitions file (users, permissions) with rabbitmqctl on the broker host")
+def topology_apply(definitions_file: str | None) -> None:
     """Declare exchanges, quorum queues and bindings (idempotent)."""
     with _runtime() as rt:
         topo = rt.topology
+        if definitions_file:
+            _import_definitions(definitions_file)
         apply_topology(rt.settings.bus, topo)
         table = _table("queue", "bound to", "arguments")
         for queue in topo.all_queues():
             table.add_row(queue.name, ", ".join(queue.bindings), json.dumps(queue.arguments))
         console.print(table)
+
+
+@topology.command("definitions")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, writable=True), required=True)
+@click.option("--vhost", default="/", show_default=True)
+def topology_definitions(out_file: str, vhost: str) -> None:
+    """Write a RabbitMQ definitions file: topology plus one limited user per service (HUB_BUS__USERS__…)."""
+    from pathlib import Path
+
+    from hub.core.definitions import definitions
+
+    with _runtime() as rt:
+        document = definitions(rt.settings.bus, rt.topology, vhost)
+        path = Path(out_file)
+        path.write_text(json.dumps(document, indent=2, ensure_ascii=False), encoding="utf-8")
+        path.chmod(0o600)  # it holds password hashes
+        console.print(f"wrote {path}: {len(document['users'])} user(s), {len(document['queues'])} queue(s)")
+
+
+def _import_definitions(path: str) -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("rabbitmqctl") is None:
+        raise HubError("rabbitmqctl is not on this host: load the file with RabbitMQ's load_definitions instead")
+    # Through standard input: rabbitmqctl may run as the broker's user, who cannot read our file.
+    with open(path, "rb") as document:
+        done = subprocess.run(["rabbitmqctl", "import_definitions"], stdin=document, capture_output=True,
+                              timeout=120)
+    if done.returncode != 0:
+        raise HubError(f"rabbitmqctl import_definitions failed: {done.stderr.decode(errors='replace')[:300]}")
 
 
 # -- sync and relay --------------------------------------------------------------------------

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hub.core.errors import ConfigError
 
@@ -45,6 +46,10 @@ class BusSettings(BaseModel):
     dead_exchange: str = "hub.dlx"
     dead_queue: str = "hub.dead"
     subscribers: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_SUBSCRIBERS))
+    hub_queues: list[str] = Field(default_factory=lambda: ["erp.commands", "mdm.intake"],
+                                  description="subscriber queues the hub's own workers consume")
+    users: dict[str, SecretStr] = Field(default_factory=dict, description="RabbitMQ users for the "
+                                        "definitions file: admin, hub, or a subscriber queue name → password")
 
     @field_validator("subscribers")
     @classmethod
@@ -74,6 +79,79 @@ class SoapErpSettings(BaseModel):
     page_size: int = Field(200, ge=1, le=5000)
     retries: int = Field(3, ge=0, le=10)
     overlap_s: int = Field(0, ge=0, description="re-read this many seconds before the checkpoint")
+
+
+_SQL_IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+DEFAULT_MES_COLUMNS: dict[str, str] = {
+    # canonical name → column of the MES work-order table (these are the simulator's names)
+    "id": "id", "updated_at": "updated_at", "work_order_no": "wo_no", "sales_order_no": "so_no",
+    "sales_order_line": "so_line", "product_no": "item_code", "product_name": "item_name",
+    "planned_qty": "plan_qty", "done_qty": "good_qty", "scrap_qty": "scrap_qty", "unit": "uom",
+    "status": "status", "planned_start": "plan_start", "planned_finish": "plan_end",
+    "actual_start": "act_start", "actual_finish": "act_end", "plant": "plant", "line": "line_name",
+}
+MES_REQUIRED_COLUMNS = ("id", "updated_at", "work_order_no")
+
+
+class SapRfcSettings(BaseModel):
+    """The SAP ECC / S/4HANA connector over RFC (pyrfc), or its bundled simulator."""
+
+    system: str = "sap"
+    simulator: bool = Field(False, description="use the bundled simulated SAP system instead of pyrfc")
+    ashost: str = Field("", description="application server host (or mshost for load balancing)")
+    sysnr: str = Field("00", pattern=r"^[0-9]{2}$")
+    client: str = Field("100", pattern=r"^[0-9]{3}$")
+    user: str = "HUB_RFC"
+    password: SecretStr = SecretStr("")
+    lang: str = Field("ZH", pattern=r"^[A-Za-z0-9]{1,2}$")
+    mshost: str = ""
+    msserv: str = ""
+    sysid: str = ""
+    group: str = ""
+    saprouter: str = ""
+    timeout_s: int = Field(60, ge=1, le=3600)
+    retries: int = Field(2, ge=0, le=10)
+    page_size: int = Field(500, ge=1, le=5000, description="records per page (one outbox transaction)")
+    read_rows: int = Field(5000, ge=10, le=100_000, description="ROWCOUNT of one RFC_READ_TABLE call")
+    overlap_days: int = Field(0, ge=0, le=31, description="re-read this many days before the checkpoint")
+    company_code: str = Field("1000", pattern=r"^[A-Z0-9]{1,4}$")
+    sales_org: str = Field("1000", pattern=r"^[A-Z0-9]{1,4}$")
+    distr_chan: str = Field("10", pattern=r"^[A-Z0-9]{2}$")
+    division: str = Field("00", pattern=r"^[A-Z0-9]{2}$")
+    order_type: str = Field("TA", pattern=r"^[A-Z0-9]{1,4}$", description="AUART of the orders created")
+    plants: list[str] = Field(default_factory=list, description="stock of these plants only (empty: all)")
+
+    @field_validator("plants")
+    @classmethod
+    def _plant_codes(cls, value: list[str]) -> list[str]:
+        if any(not (p.isascii() and p.isalnum()) or len(p) > 4 for p in value):
+            raise ValueError("plant codes are 1 to 4 letters or digits")
+        return [p.upper() for p in value]
+
+
+class MesSettings(BaseModel):
+    """The MES connector: work orders polled read-only from the MES database."""
+
+    system: str = "mes"
+    url: SecretStr = Field(SecretStr("sqlite:///./var/mes.db"), description="SQLAlchemy URL of the MES")
+    password: SecretStr = Field(SecretStr(""), description="set on the URL when not empty")
+    db_schema: str | None = Field(None, pattern=_SQL_IDENTIFIER)
+    table: str = Field("mes_work_order", pattern=_SQL_IDENTIFIER)
+    columns: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_MES_COLUMNS))
+    page_size: int = Field(500, ge=1, le=10_000)
+    timeout_s: int = Field(15, ge=1, le=600, description="connect and statement timeout")
+    overlap_s: int = Field(0, ge=0, description="re-read this many seconds before the checkpoint")
+
+    @field_validator("columns")
+    @classmethod
+    def _column_map(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(k for k, v in value.items() if not re.fullmatch(_SQL_IDENTIFIER, v))
+        if bad:
+            raise ValueError(f"not a plain column name (letters, digits, _) for: {', '.join(bad)}")
+        missing = [k for k in MES_REQUIRED_COLUMNS if k not in value]
+        if missing:
+            raise ValueError(f"the column map needs {', '.join(missing)}")
+        return value
 
 
 class PlmSettings(BaseModel):
@@ -106,6 +184,34 @@ class DealerFilesSettings(BaseModel):
     settle_s: float = Field(5.0, ge=0, description="leave files younger than this for the next run")
     max_file_bytes: int = Field(20_000_000, ge=1)
     max_rows: int = Field(50_000, ge=1)
+
+
+class IotSettings(BaseModel):
+    """The IoT connector: device telemetry over MQTT, a device registry, alert rules, aggregates."""
+
+    system: str = "iot"
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    tls: bool = False
+    mqtt_version: int = Field(5, ge=4, le=5, description="5 (MQTT 5) or 4 (MQTT 3.1.1)")
+    client_id: str = Field("crm-hub-iot", min_length=1, max_length=64, description="fixed: names the session")
+    topic_prefix: str = Field("factory", min_length=1, description="<prefix>/<plant>/<line>/<device>/…")
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    session_expiry_s: int = Field(7 * 86400, ge=0, description="the broker keeps our session this long")
+    reconnect_min_s: int = Field(1, ge=1)
+    reconnect_max_s: int = Field(30, ge=1)
+    devices: dict[str, dict[str, Any]] = Field(default_factory=dict, description="device id → plant, line, …")
+    devices_file: Path | None = Field(None, description="YAML device registry (merged under `devices`)")
+    rules_file: Path | None = Field(None, description="YAML alert rules; empty: connectors/iot/rules.yaml")
+    window_s: int = Field(60, ge=1, le=86400, description="telemetry aggregation interval")
+    grace_s: float = Field(10.0, ge=0, description="late readings within this are still aggregated")
+    max_clock_skew_s: float = Field(300.0, ge=0, description="readings further in the future are refused")
+    retention_s: int = Field(3600, ge=0, description="keep reading marks this long after their window closed")
+    queue_size: int = Field(1000, ge=1, le=65535, description="deliveries held unacknowledged in memory")
+    batch_size: int = Field(100, ge=1, le=10000)
+    batch_wait_ms: int = Field(50, ge=1, le=10000)
 
 
 class SecretFilesSource(PydanticBaseSettingsSource):
@@ -141,6 +247,8 @@ class HubSettings(BaseSettings):
                                    file_secret_settings: PydanticBaseSettingsSource,
                                    ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Explicit arguments, then the environment, then secret files named by `HUB_…_FILE`."""
+        if isinstance(env_settings, EnvSettingsSource):  # HUB_…_FILE names a file, not a value
+            env_settings.env_vars = {k: v for k, v in env_settings.env_vars.items() if not k.endswith("_file")}
         return init_settings, env_settings, SecretFilesSource(settings_cls)
 
     model_config = SettingsConfigDict(
@@ -155,8 +263,11 @@ class HubSettings(BaseSettings):
     bus: BusSettings = Field(default_factory=BusSettings)
     relay: RelaySettings = Field(default_factory=RelaySettings)
     soap_erp: SoapErpSettings = Field(default_factory=SoapErpSettings)
+    iot: IotSettings = Field(default_factory=IotSettings)
     plm: PlmSettings = Field(default_factory=PlmSettings)
     dealer_files: DealerFilesSettings = Field(default_factory=DealerFilesSettings)
+    sap_rfc: SapRfcSettings = Field(default_factory=SapRfcSettings)
+    mes: MesSettings = Field(default_factory=MesSettings)
 
     @field_validator("database_url")
     @classmethod
