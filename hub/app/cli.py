@@ -254,6 +254,43 @@ def state_reset(connector: str, stream: str | None) -> None:
     console.print(f"reset {count} checkpoint(s)")
 
 
+# -- database ------------------------------------------------------------------------------
+
+@main.group("db")
+def db_group() -> None:
+    """The hub's database schema (Alembic migrations)."""
+
+
+@db_group.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database to the newest migration (also done on every start)."""
+    from hub.core.db import make_engine, migrate
+
+    with _runtime() as rt:
+        engine = make_engine(rt.settings.database_url.get_secret_value())
+        migrate(engine)
+        console.print(f"database at revision {_revision(engine)}")
+        engine.dispose()
+
+
+@db_group.command("current")
+def db_current() -> None:
+    """Show the database's migration revision."""
+    from hub.core.db import make_engine
+
+    with _runtime() as rt:
+        engine = make_engine(rt.settings.database_url.get_secret_value())
+        console.print(_revision(engine) or "empty database (no migration applied yet)")
+        engine.dispose()
+
+
+def _revision(engine: Any) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()  # type: ignore[no-any-return]
+
+
 # -- outbox ----------------------------------------------------------------------------------
 
 @main.group("outbox")

@@ -95,3 +95,10 @@ def test_bad_settings_give_one_clear_message(monkeypatch: pytest.MonkeyPatch) ->
     assert result.exit_code == 2
     assert "HUB_BUS__DELIVERY_LIMIT" in result.output and "HUB_DATABASE_URL" in result.output
     assert "SECRET-CANARY" not in result.output
+
+
+def test_db_upgrade_and_current(run) -> None:  # type: ignore[no-untyped-def]
+    upgraded = run("db", "upgrade")
+    assert upgraded.exit_code == 0 and "database at revision" in upgraded.output
+    current = run("db", "current")
+    assert current.exit_code == 0 and current.output.strip() == upgraded.output.strip().rsplit(" ", 1)[-1]
