@@ -54,7 +54,8 @@ def pg_url() -> Iterator[str]:
 
 
 def _truncate(db: Database) -> None:
-    tables = [t for t in ("hub_outbox", "hub_checkpoint", "hub_processed_event", "hub_inbox")]
+    tables = ["hub_outbox", "hub_checkpoint", "hub_processed_event", "hub_inbox", "hub_wecom_callback",
+              "hub_wecom_nonce"]
     with db.engine.begin() as conn:
         for table in tables:
             conn.execute(text(f"DELETE FROM {table}"))

@@ -65,6 +65,17 @@ def demo(erp_port: int) -> None:
         run_demo(rt, console, erp_port=erp_port)
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+def web(host: str, port: int) -> None:
+    """Serve the web app: steward UI, WeCom callback, /metrics and /health."""
+    from hub.app.web import serve
+
+    with _runtime() as rt:
+        serve(rt.settings, host, port)
+
+
 # -- topology -------------------------------------------------------------------------------
 
 @main.group()
