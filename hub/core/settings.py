@@ -25,7 +25,7 @@ DEFAULT_SUBSCRIBERS: dict[str, list[str]] = {
     # A CRM's service module: device alerts and telemetry, maintenance tickets, production progress.
     "crm.service": ["iot.device.#", "service.#", "mes.#"],
     # MDM intake: every source's masters.
-    "mdm.intake": ["src.*.customer.#", "src.*.product.#", "src.*.channel.#"],
+    "mdm.intake": ["src.*.customer.#", "src.*.product.#", "src.*.channel.#", "wecom.contact.#"],
     # Commands for the ERP: a CRM contract became active, create the sales order.
     "erp.commands": ["crm.contract.activated.#"],
 }
@@ -119,6 +119,8 @@ class SapRfcSettings(BaseModel):
     distr_chan: str = Field("10", pattern=r"^[A-Z0-9]{2}$")
     division: str = Field("00", pattern=r"^[A-Z0-9]{2}$")
     order_type: str = Field("TA", pattern=r"^[A-Z0-9]{1,4}$", description="AUART of the orders created")
+    price_condition: str = Field("ZPR1", pattern=r"^[A-Z0-9]{4}$", description="condition type of the "
+                                 "contract's tax-inclusive unit price (PR00 if your pricing treats it as net)")
     plants: list[str] = Field(default_factory=list, description="stock of these plants only (empty: all)")
 
     @field_validator("plants")
@@ -214,6 +216,51 @@ class IotSettings(BaseModel):
     batch_wait_ms: int = Field(50, ge=1, le=10000)
 
 
+class WecomSettings(BaseModel):
+    """WeChat Work (企业微信): API app secrets, the callback's token and AES key, group robots."""
+
+    system: str = "wecom"
+    corp_id: str = Field("", description="the enterprise's CorpID (ww…); also the callback's receive id")
+    checkin_secret: SecretStr = Field(SecretStr(""), description="secret of the 打卡 (check-in) app")
+    approval_secret: SecretStr = Field(SecretStr(""), description="secret of the 审批 (approval) app")
+    contact_secret: SecretStr = Field(SecretStr(""), description="secret of 客户联系 (external contacts)")
+    directory_secret: SecretStr = Field(SecretStr(""), description="通讯录 secret for user/list_id; "
+                                        "empty: the check-in app's")
+    callback_token: SecretStr = Field(SecretStr(""), description="Token of the callback URL (接收消息)")
+    encoding_aes_key: SecretStr = Field(SecretStr(""), description="EncodingAESKey of the callback, 43 chars")
+    api_base_url: str = "https://qyapi.weixin.qq.com"
+    robot_keys: dict[str, SecretStr] = Field(default_factory=dict, description="robot name → webhook key")
+    timeout_s: float = Field(10.0, gt=0, le=120)
+    retries: int = Field(3, ge=0, le=10, description="extra attempts when rate limited or unreachable")
+    checkin_users: list[str] = Field(default_factory=list, description="userids; empty: user/list_id")
+    checkin_departments: list[int] = Field(default_factory=list, description="only users of these "
+                                           "departments when listing (empty: all)")
+    checkin_start: str = Field("", pattern=r"^([0-9]{4}-[0-9]{2}-[0-9]{2})?$",
+                               description="first day of a first sync; empty: checkin_initial_days ago")
+    checkin_initial_days: int = Field(30, ge=1, le=3650)
+    checkin_window_days: int = Field(30, ge=1, le=30, description="days per getcheckindata call (≤ 30)")
+    checkin_settle_s: int = Field(600, ge=0, description="never pull the newest seconds (late uploads)")
+    checkin_overlap_s: int = Field(0, ge=0, description="re-read this many seconds before the checkpoint")
+    callback_max_skew_s: int = Field(300, ge=1, le=3600, description="callback timestamps further off "
+                                     "are refused")
+    callback_retention_days: int = Field(7, ge=1, le=365, description="keep processed callbacks this long")
+
+    @field_validator("encoding_aes_key")
+    @classmethod
+    def _aes_key_shape(cls, value: SecretStr) -> SecretStr:
+        key = value.get_secret_value()
+        if key and not re.fullmatch(r"[A-Za-z0-9+/]{43}", key):
+            raise ValueError("must be the 43 characters WeCom shows (letters and digits)")
+        return value
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+
 class SecretFilesSource(PydanticBaseSettingsSource):
     """`HUB_…_FILE=/run/secrets/x` reads the setting `HUB_…` from that file (Docker / Kubernetes secrets)."""
 
@@ -268,6 +315,7 @@ class HubSettings(BaseSettings):
     dealer_files: DealerFilesSettings = Field(default_factory=DealerFilesSettings)
     sap_rfc: SapRfcSettings = Field(default_factory=SapRfcSettings)
     mes: MesSettings = Field(default_factory=MesSettings)
+    wecom: WecomSettings = Field(default_factory=WecomSettings)
 
     @field_validator("database_url")
     @classmethod
