@@ -9,18 +9,22 @@ received = published + dead-lettered.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from connectors.base import Connector, Page, SourceRecord, Stream
 from hub.core import outbox, state
 from hub.core.db import Database
 from hub.core.deadletter import DeadLetter
-from hub.core.errors import RecordError
+from hub.core.errors import RecordError, is_retriable
 from hub.core.events import CanonicalEvent, make_event
 from hub.core.schemas import SchemaRegistry, registry, schema_id
 from hub.core.topology import Topology
+
+if TYPE_CHECKING:
+    from hub.core.metrics import HubMetrics
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +74,33 @@ class StreamSync:
 
     def __init__(self, db: Database, topology: Topology, connector: Connector, stream: Stream, *,
                  mapping_loader: MappingLoader = default_mapping_loader, schemas: SchemaRegistry | None = None,
-                 on_page: Callable[[SyncResult], None] | None = None) -> None:
+                 on_page: Callable[[SyncResult], None] | None = None,
+                 metrics: HubMetrics | None = None) -> None:
         self.db, self.topology, self.connector, self.stream = db, topology, connector, stream
+        self.metrics = metrics
         self.mapping = mapping_loader(stream.mapping)
         self.schemas = schemas or registry()
-        self.type = f"src.{connector.system}.{stream.entity}.{stream.event}.v{_major(self.mapping.target)}"
+        self.type = (getattr(stream, "event_type", None)  # a stream may declare its full event type
+                     or f"src.{connector.system}.{stream.entity}.{stream.event}.v{_major(self.mapping.target)}")
         self.on_page = on_page
 
     def run(self) -> SyncResult:
         """Sync everything changed since the stored checkpoint."""
+        if self.metrics is None:
+            return self._run()
+        started, outcome = time.monotonic(), "fatal_error"
+        try:
+            result = self._run()
+            outcome = "success"
+            return result
+        except Exception as exc:
+            outcome = "retriable_error" if is_retriable(exc) else "fatal_error"
+            raise
+        finally:
+            elapsed = time.monotonic() - started
+            self.metrics.sync_finished(self.connector.name, self.stream.name, outcome, elapsed)
+
+    def _run(self) -> SyncResult:
         result = SyncResult(self.connector.name, self.stream.name)
         with self.db.transaction() as session:
             cursor = state.load_cursor(session, self.connector.name, self.stream.name)
@@ -113,6 +135,10 @@ class StreamSync:
         result.published += len(events)
         for letter in letters:
             result.add_dead(letter.reason)
+        if self.metrics is not None:
+            received = len(page.records) + len(page.rejected)
+            self.metrics.sync_page(self.connector.name, self.stream.name, self.type, received, len(events),
+                                   [x.reason for x in letters])
 
     def to_event(self, record: SourceRecord) -> CanonicalEvent:
         """Map and validate one record into its canonical event."""
