@@ -18,6 +18,12 @@ if TYPE_CHECKING:
 
 REGISTRY: dict[str, str] = {
     "soap_erp": "connectors.soap_erp.connector:SoapErpConnector",
+    "iot": "connectors.iot.connector:IotConnector",
+    "sap_rfc": "connectors.sap_rfc.connector:SapRfcConnector",
+    "mes": "connectors.mes.connector:MesConnector",
+    "wecom": "connectors.wecom.connector:WecomConnector",
+    "plm": "connectors.plm.connector:PlmConnector",
+    "dealer_files": "connectors.dealer_files.connector:DealerFilesConnector",
 }
 
 

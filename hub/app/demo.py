@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,12 +31,14 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from connectors.soap_erp.connector import SoapErpConnector
-from connectors.testing.erp_soap_server import DEMO_PASSWORD, ErpSoapServer
+from connectors import load_connector
+from connectors.base import Connector
+from hub.app.demo_sources import SOURCES
 from hub.app.erp_commands import contract_handler
 from hub.app.pipeline import StreamSync, SyncResult
 from hub.app.runtime import Runtime
 from hub.core import dlq, outbox
+from hub.core.amqp import describe
 from hub.core.consumer import Consumer, ConsumerStats
 from hub.core.events import CanonicalEvent, make_event
 from hub.core.models import InboxMessage
@@ -43,6 +47,7 @@ from hub.core.settings import HubSettings
 from hub.core.topology import apply
 
 DEMO_CONTRACT_NO = "HT-2026-0001"
+SAP_CONTRACT_NO = "HT-2026-0002"
 
 
 @dataclass
@@ -55,7 +60,7 @@ class DemoReport:
     dead_letters: int = 0
 
 
-def demo_contract(customer_number: str) -> dict[str, Any]:
+def demo_contract(customer_number: str = "CUST-000101") -> dict[str, Any]:
     """An activated CRM sales contract for the simulated ERP (data of crm.contract.activated.v1)."""
     return {
         "source_system": "crm", "source_id": "c1d9a3e2-7b41-4f0e-9a51-2e6c0b7d4f18",
@@ -71,6 +76,20 @@ def demo_contract(customer_number: str) -> dict[str, Any]:
              "quantity": "5", "unit": "件", "unit_price": "30.00", "amount": "150.00"},
         ],
     }
+
+
+def sap_contract() -> dict[str, Any]:
+    """An activated contract for a customer whose orders SAP fulfils."""
+    contract = demo_contract("100005")
+    contract.update(contract_no=SAP_CONTRACT_NO, source_id="5e0b7f1c-2a44-4d2b-8f0e-3c9a1d6b7e25",
+                    erp_system="sap", total_amount="261700.00")
+    contract["lines"] = [
+        {"line_no": 1, "product_source_id": "100001", "product_name": "数控车床 CK6140", "quantity": "2",
+         "unit": "台", "unit_price": "128000.00", "amount": "256000.00"},
+        {"line_no": 2, "product_source_id": "100003", "product_name": "伺服电机 1.5kW", "quantity": "2",
+         "unit": "台", "unit_price": "2850.00", "amount": "5700.00"},
+    ]
+    return contract
 
 
 def contract_event(contract: dict[str, Any]) -> CanonicalEvent:
@@ -92,9 +111,9 @@ def _inbox_handler(consumer: str):  # type: ignore[no-untyped-def]
     return handle
 
 
-def _sync_all(rt: Runtime, connector: SoapErpConnector, progress: Progress, report: DemoReport) -> None:
+def _sync_all(rt: Runtime, connector: Connector, progress: Progress, report: DemoReport) -> None:
     for stream in connector.streams():
-        task = progress.add_task(f"sync erp/{stream.name}", total=None, note="")
+        task = progress.add_task(f"sync {connector.name}/{stream.name}", total=None, note="")
 
         def on_page(result: SyncResult, task: Any = task) -> None:
             progress.update(task, completed=result.received, total=result.received,
@@ -129,40 +148,67 @@ def run_demo(rt: Runtime, console: Console, erp_port: int = 0) -> DemoReport:
     report = DemoReport()
     logging.getLogger("hub").setLevel(logging.WARNING)  # the report below says what the INFO lines would
     logging.getLogger("connectors").setLevel(logging.WARNING)
-    with ErpSoapServer(port=erp_port) as erp:
-        settings = _demo_settings(rt.settings, erp.wsdl_url)
-        rt.settings = settings
-        console.rule("[bold]CRM integration hub — demo")
-        console.print(f"simulated ERP (SOAP) at {erp.url}; database {_db_label(settings)}")
-        apply(settings.bus, rt.topology)
-        connector = SoapErpConnector.from_settings(settings)
-        try:
-            connector.check()
-            with _progress(console) as progress:
-                _sync_all(rt, connector, progress, report)
-                _relay(rt, progress, report, "relay outbox → hub.events")
-                _publish_contract(rt, erp.store.rows("customers")[0]["FNumber"])
-                _relay(rt, progress, report, "CRM publishes contract")
-                queue = _queue_for(rt, "crm.contract.activated.v1")
-                report.queues[queue] = _consume(rt, queue, contract_handler(connector, rt.topology), progress)
-                _relay(rt, progress, report, "relay erp.order.created")
-                for q in rt.topology.queues:
-                    if q.name != queue:
-                        report.queues[q.name] = _consume(rt, q.name, _inbox_handler(q.name), progress)
-        finally:
-            connector.close()
-        report.dead_letters = dlq.depth(settings.bus, rt.topology)
-        _print_report(console, rt, report, erp.store.find_order_by_contract(DEMO_CONTRACT_NO))
+    console.rule("[bold]CRM integration hub — demo")
+    console.print(f"database {_db_label(rt.settings)}; RabbitMQ {describe(rt.settings.bus)}")
+    apply(rt.settings.bus, rt.topology)
+    with ExitStack() as stack, _progress(console) as progress:
+        overrides = _start_sources(stack, console)
+        rt.settings = _with_overrides(rt.settings, overrides)
+        connectors = {s.connector: stack.enter_context(_closing(load_connector(s.connector, rt.settings)))
+                      for s in SOURCES}
+        for name, connector in connectors.items():
+            _sync_all(rt, connector, progress, report)
+        _relay(rt, progress, report, "relay outbox → hub.events")
+        _publish_contracts(rt, connectors)
+        _relay(rt, progress, report, "CRM publishes contracts")
+        queue = _queue_for(rt, "crm.contract.activated.v1")
+        report.queues[queue] = _consume(rt, queue, _contract_handlers(rt, connectors), progress)
+        _relay(rt, progress, report, "relay erp.order.created")
+        for q in rt.topology.queues:
+            if q.name != queue:
+                report.queues[q.name] = _consume(rt, q.name, _inbox_handler(q.name), progress)
+    report.dead_letters = dlq.depth(rt.settings.bus, rt.topology)
+    _print_report(console, rt, report)
     return report
 
 
-def _demo_settings(settings: HubSettings, wsdl_url: str) -> HubSettings:
-    erp = settings.soap_erp.model_copy(update={"wsdl_url": wsdl_url})
-    if not erp.password.get_secret_value():
-        from pydantic import SecretStr
+def _start_sources(stack: ExitStack, console: Console) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for source in SOURCES:
+        overrides.update(stack.enter_context(source.start()))
+        console.print(f"  simulated {source.label} ready")
+    return overrides
 
-        erp = erp.model_copy(update={"password": SecretStr(DEMO_PASSWORD)})
-    return settings.model_copy(update={"soap_erp": erp})
+
+def _with_overrides(settings: HubSettings, overrides: dict[str, Any]) -> HubSettings:
+    """The settings with each connector's section replaced by its simulator's values."""
+    sections = {name: getattr(settings, name) for name in overrides}
+    update = {name: type(section).model_validate({**section.model_dump(), **overrides[name]})
+              for name, section in sections.items()}  # validated: plain strings become SecretStr etc.
+    return settings.model_copy(update=update)
+
+
+@contextmanager
+def _closing(connector: Connector) -> Iterator[Connector]:
+    try:
+        connector.check()
+        yield connector
+    finally:
+        connector.close()
+
+
+def _contract_handlers(rt: Runtime, connectors: dict[str, Connector]) -> Any:
+    """One handler for erp.commands: each ERP takes the contracts addressed to it."""
+    from hub.app.sap_commands import contract_handler as sap_handler
+
+    handlers = [contract_handler(connectors["soap_erp"], rt.topology),  # type: ignore[arg-type]
+                sap_handler(connectors["sap_rfc"], rt.topology)]  # type: ignore[arg-type]
+
+    def handle(event: CanonicalEvent, session: Session) -> None:
+        for handler in handlers:
+            handler(event, session)
+
+    return handle
 
 
 def _db_label(settings: HubSettings) -> str:
@@ -170,16 +216,17 @@ def _db_label(settings: HubSettings) -> str:
     return f"SQLite {path}" if path else "PostgreSQL"
 
 
-def _publish_contract(rt: Runtime, customer_number: str) -> None:
-    """Play the CRM: send the activated contract once (a real CRM does not resend an unchanged one)."""
+def _publish_contracts(rt: Runtime, connectors: dict[str, Connector]) -> None:
+    """Play the CRM: send each activated contract once (a real CRM does not resend an unchanged one)."""
     from sqlalchemy import select
 
     from hub.core.models import OutboxRow
 
-    event = contract_event(demo_contract(customer_number))
+    events = [contract_event(demo_contract()), contract_event(sap_contract())]
     with rt.db.transaction() as session:
-        if session.scalar(select(OutboxRow.id).where(OutboxRow.event_id == event.id).limit(1)) is None:
-            outbox.add_events(session, [event], rt.topology)
+        new = [e for e in events
+               if session.scalar(select(OutboxRow.id).where(OutboxRow.event_id == e.id).limit(1)) is None]
+        outbox.add_events(session, new, rt.topology)
 
 
 def _queue_for(rt: Runtime, routing_key: str) -> str:
@@ -191,8 +238,8 @@ def _queue_for(rt: Runtime, routing_key: str) -> str:
     raise LookupError(f"no subscriber queue binds {routing_key}")
 
 
-def _print_report(console: Console, rt: Runtime, report: DemoReport, bill_no: str | None) -> None:
-    table = Table(title="Sync (ERP → outbox)", title_justify="left")
+def _print_report(console: Console, rt: Runtime, report: DemoReport) -> None:
+    table = Table(title="Sync (sources → outbox)", title_justify="left")
     for column in ("stream", "received", "published", "dead-lettered", "why"):
         table.add_column(column, justify="right" if column in ("received", "published", "dead-lettered") else "left")
     for r in report.syncs:
@@ -215,8 +262,10 @@ def _print_report(console: Console, rt: Runtime, report: DemoReport, bill_no: st
     console.print(f"events published: [bold]{published}[/bold]   deduplicated by subscribers: [bold]{dedup}[/bold]"
                   f"   dead-lettered: [bold]{sum(r.dead_lettered for r in report.syncs) + report.relayed.dead + consumer_dead}[/bold]"
                   f" (in {rt.topology.dead_queue.name} now: {report.dead_letters}; see `hub dlq list`)")
-    if bill_no:
-        console.print(f"contract {DEMO_CONTRACT_NO} → ERP sales order [bold]{bill_no}[/bold] (created once)")
+    orders = report.queues.get("erp.commands")
+    if orders and orders.applied:
+        console.print(f"contracts {DEMO_CONTRACT_NO} (ERP) and {SAP_CONTRACT_NO} (SAP) → sales orders created, "
+                      "each once; see erp.order.created.v1 above")
     else:
-        console.print(f"contract {DEMO_CONTRACT_NO}: fulfilled in an earlier run, nothing created again")
+        console.print("contracts: fulfilled in an earlier run, nothing created again")
     console.print("next: `hub state show`, `hub outbox status`, `hub dlq list`, `hub mappings check`")

@@ -61,5 +61,5 @@ def configure_logging(level: str, *, console: Any = None) -> None:
         logging.basicConfig(level=level, format="%(name)s: %(message)s", handlers=[handler], force=True)
     else:
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    for noisy in ("pika", "zeep", "alembic"):
+    for noisy in ("pika", "zeep", "alembic", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
