@@ -214,7 +214,7 @@ class IotSettings(BaseModel):
     retention_s: int = Field(3600, ge=0, description="keep reading marks this long after their window closed")
     queue_size: int = Field(1000, ge=1, le=65535, description="deliveries held unacknowledged in memory")
     batch_size: int = Field(100, ge=1, le=10000)
-    batch_wait_ms: int = Field(50, ge=1, le=10000)
+    batch_wait_ms: int = Field(5, ge=1, le=10000, description="a batch waits this long for more readings")
 
 
 class WecomSettings(BaseModel):

@@ -1,0 +1,1 @@
+"""IoT connector: device telemetry over MQTT → aggregates, alerts and maintenance tickets."""
