@@ -58,6 +58,7 @@ class DemoReport:
     relayed: outbox.RelayResult = field(default_factory=outbox.RelayResult)
     queues: dict[str, ConsumerStats] = field(default_factory=dict)
     dead_letters: int = 0
+    iot_events: dict[str, int] = field(default_factory=dict)
 
 
 def demo_contract(customer_number: str = "CUST-000101") -> dict[str, Any]:
@@ -158,6 +159,7 @@ def run_demo(rt: Runtime, console: Console, erp_port: int = 0) -> DemoReport:
                       for s in SOURCES}
         for name, connector in connectors.items():
             _sync_all(rt, connector, progress, report)
+        _run_iot(rt, progress, report)
         _relay(rt, progress, report, "relay outbox → hub.events")
         _publish_contracts(rt, connectors)
         _relay(rt, progress, report, "CRM publishes contracts")
@@ -170,6 +172,18 @@ def run_demo(rt: Runtime, console: Console, erp_port: int = 0) -> DemoReport:
     report.dead_letters = dlq.depth(rt.settings.bus, rt.topology)
     _print_report(console, rt, report)
     return report
+
+
+def _run_iot(rt: Runtime, progress: Progress, report: DemoReport) -> None:
+    """Simulated machines publish telemetry over MQTT; the listener turns it into alerts and tickets."""
+    from hub.app.iot_worker import run_iot_demo
+
+    task = progress.add_task("iot/telemetry (MQTT)", total=None, note="")
+    iot = run_iot_demo(rt.settings, db=rt.db)
+    received = sum(iot.outcomes.values())
+    progress.update(task, completed=received, total=max(received, 1),
+                    note=", ".join(f"{k} {v}" for k, v in sorted(iot.outcomes.items())))
+    report.iot_events = dict(iot.events)
 
 
 def _start_sources(stack: ExitStack, console: Console) -> dict[str, Any]:
