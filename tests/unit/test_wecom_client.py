@@ -286,6 +286,7 @@ def test_users_come_from_user_list_id_filtered_by_department(wecom: WecomServer)
 
 def test_secrets_and_tokens_never_reach_logs_or_errors(wecom: WecomServer, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # another test's CLI run may have quietened it
     client = make_client(wecom)
     token = client.token("checkin")
     some_checkins(client)
