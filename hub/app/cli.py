@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from hub.app.cli_mappings import mappings
+from hub.app.cli_mdm import mdm
+from hub.app.cli_users import users
 from hub.app.runtime import Runtime, configure_logging, runtime
 from hub.core import dlq, outbox, state
 from hub.core.errors import HubError
@@ -321,6 +323,8 @@ def outbox_status() -> None:
 
 
 main.add_command(mappings)
+main.add_command(mdm)
+main.add_command(users)
 
 
 if __name__ == "__main__":

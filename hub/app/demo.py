@@ -35,6 +35,7 @@ from connectors import load_connector
 from connectors.base import Connector
 from hub.app.demo_sources import SOURCES
 from hub.app.erp_commands import contract_handler
+from hub.app.mdm_intake import mdm_intake_handler
 from hub.app.pipeline import StreamSync, SyncResult
 from hub.app.runtime import Runtime
 from hub.core import dlq, outbox
@@ -166,8 +167,11 @@ def run_demo(rt: Runtime, console: Console, erp_port: int = 0) -> DemoReport:
         queue = _queue_for(rt, "crm.contract.activated.v1")
         report.queues[queue] = _consume(rt, queue, _contract_handlers(rt, connectors), progress)
         _relay(rt, progress, report, "relay erp.order.created")
+        intake = _queue_for(rt, "src.erp.customer.changed.v1")
+        report.queues[intake] = _consume(rt, intake, mdm_intake_handler(rt.topology), progress)
+        _relay(rt, progress, report, "relay mdm.* golden records")
         for q in rt.topology.queues:
-            if q.name != queue:
+            if q.name not in (queue, intake):
                 report.queues[q.name] = _consume(rt, q.name, _inbox_handler(q.name), progress)
     report.dead_letters = dlq.depth(rt.settings.bus, rt.topology)
     _print_report(console, rt, report)
@@ -184,6 +188,7 @@ def _run_iot(rt: Runtime, progress: Progress, report: DemoReport) -> None:
     progress.update(task, completed=received, total=max(received, 1),
                     note=", ".join(f"{k} {v}" for k, v in sorted(iot.outcomes.items())))
     report.iot_events = dict(iot.events)
+    report.relayed.sent += iot.relayed  # the IoT demo relays the outbox itself (everything pending so far)
 
 
 def _start_sources(stack: ExitStack, console: Console) -> dict[str, Any]:
@@ -282,4 +287,5 @@ def _print_report(console: Console, rt: Runtime, report: DemoReport) -> None:
                       "each once; see erp.order.created.v1 above")
     else:
         console.print("contracts: fulfilled in an earlier run, nothing created again")
-    console.print("next: `hub state show`, `hub outbox status`, `hub dlq list`, `hub mappings check`")
+    console.print("next: `hub mdm review list --entity customer`, `hub web` (steward page at "
+                  "http://127.0.0.1:8000/steward/queue, metrics at /metrics), `hub dlq list`, `hub state show`")

@@ -152,6 +152,7 @@ def test_fit_and_digests_respect_utf8_bytes() -> None:
 
 def test_robots_against_the_simulator_keep_to_its_limit(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # a CLI test may have quietened it
     with WecomServer(data=seed(n_users=1, field_users=0, days=1)) as server:
         settings = load_settings(wecom=server.settings()).wecom
         client = WecomClient(server.url, "", {}, timeout_s=2.0)
