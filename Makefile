@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,airflow]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -23,10 +23,17 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	@bash .ci/services
+	@bash .ci/system-packages
 	$(PY) -m pytest -p no:cacheprovider
 
 bench: $(STAMP)
+	@bash .ci/services
 	$(PY) bench/bus.py
+	$(PY) bench/mapping.py
+	$(PY) bench/mdm_chinese.py
+	$(PY) bench/mdm_febrl.py
+	$(PY) bench/mdm_scale.py --records 100000
+	$(PY) bench/iot.py --seconds 60
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
