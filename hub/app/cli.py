@@ -16,7 +16,9 @@ from rich.table import Table
 
 from hub.app.cli_mappings import mappings
 from hub.app.cli_mdm import mdm
+from hub.app.cli_ops import ops, tiers
 from hub.app.cli_users import users
+from hub.app.cli_worker import worker
 from hub.app.runtime import Runtime, configure_logging, runtime
 from hub.core import dlq, outbox, state
 from hub.core.errors import HubError
@@ -325,6 +327,9 @@ def outbox_status() -> None:
 main.add_command(mappings)
 main.add_command(mdm)
 main.add_command(users)
+main.add_command(worker)
+main.add_command(ops)
+main.add_command(tiers)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from hub.app import web_steward, web_wecom
+from hub.app import web_alerts, web_metrics, web_steward, web_wecom
 from hub.core.db import Database, open_database
 from hub.core.settings import HubSettings
 from hub.core.topology import Topology, build_topology
@@ -72,7 +72,7 @@ class AppContext:
 
 
 Installer = Callable[[FastAPI, AppContext], None]
-INSTALLERS: list[Installer] = [web_wecom.install, web_steward.install]
+INSTALLERS: list[Installer] = [web_wecom.install, web_steward.install, web_metrics.install, web_alerts.install]
 
 health = APIRouter(tags=["health"])
 

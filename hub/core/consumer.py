@@ -16,10 +16,12 @@ only the failing message is affected.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pika
 import pika.exceptions
@@ -38,6 +40,9 @@ from hub.core.models import ProcessedEvent
 from hub.core.schemas import SchemaRegistry, registry, short_name
 from hub.core.settings import BusSettings
 from hub.core.topology import Topology
+
+if TYPE_CHECKING:
+    from hub.core.metrics import HubMetrics
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +76,10 @@ class Consumer:
 
     def __init__(self, bus: BusSettings, db: Database, topology: Topology, queue: str, handler: Handler, *,
                  name: str | None = None, schemas: SchemaRegistry | None = None, batch_size: int = 200,
-                 validate: bool = True, max_backoff_s: float = 5.0) -> None:
+                 validate: bool = True, max_backoff_s: float = 5.0,
+                 metrics: HubMetrics | None = None) -> None:
         self.bus, self.db, self.topology, self.queue = bus, db, topology, queue
+        self.metrics = metrics
         self.handler = handler
         self.name = name or queue
         self.schemas = schemas or registry()
@@ -240,17 +247,29 @@ class Consumer:
         if retry:
             channel.basic_nack(d.tag, requeue=True)
             self.stats.requeued += 1
+            self._observe(d, "requeued")
             return
         if isinstance(d.failure, _Duplicate):
             self.stats.deduplicated += 1
+            self._observe(d, "deduplicated")
         elif d.failure is not None:
             self._dead_letter(dead, d)
             self.stats.dead_lettered += 1
+            self._observe(d, "dead_lettered")
         else:
             self.stats.applied += 1
             assert d.event is not None
             self.stats.by_type[d.event.type] = self.stats.by_type.get(d.event.type, 0) + 1
+            self._observe(d, "applied")
         channel.basic_ack(d.tag)
+
+    def _observe(self, d: _Delivery, outcome: str) -> None:
+        """Count a settled message; an applied one also gives its end-to-end latency."""
+        if self.metrics is None:
+            return
+        event_type = d.event.type if d.event is not None else "invalid"  # never a raw routing key: unbounded
+        latency = _age_s(d.event.time) if d.event is not None and outcome == "applied" else None
+        self.metrics.consumer_settled(self.name, event_type, outcome, latency)
 
     def _dead_letter(self, dead: BlockingChannel, d: _Delivery) -> None:
         assert d.failure is not None
@@ -266,12 +285,24 @@ class Consumer:
         self._backoff(channel, batch)
         for delivery in batch:
             channel.basic_nack(delivery.tag, requeue=True)
+            self._observe(delivery, "requeued")
         self.stats.requeued += len(batch)
 
     def _backoff(self, channel: BlockingChannel, deliveries: list[_Delivery]) -> None:
         """Wait longer the more often a message was delivered (quorum queues count for us)."""
         count = max(int((d.properties.headers or {}).get("x-delivery-count", 0)) for d in deliveries)
         channel.connection.sleep(min(0.1 * 2 ** count, self.max_backoff_s))
+
+
+def _age_s(time: str) -> float | None:
+    """Seconds since an event's `time` (when the hub made it), or None when it has none."""
+    try:
+        made = dt.datetime.fromisoformat(time.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if made.tzinfo is None:
+        made = made.replace(tzinfo=dt.timezone.utc)
+    return (dt.datetime.now(dt.timezone.utc) - made).total_seconds()
 
 
 class _HandlerFailed(Exception):

@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -26,6 +27,9 @@ from hub.core.events import CanonicalEvent
 from hub.core.models import OutboxRow
 from hub.core.publisher import Message, Outcome, PendingBatch, Publisher
 from hub.core.topology import Topology
+
+if TYPE_CHECKING:
+    from hub.core.metrics import HubMetrics
 
 log = logging.getLogger(__name__)
 
@@ -122,12 +126,14 @@ class Relay:
     """Moves pending outbox rows to the broker with confirms."""
 
     def __init__(self, db: Database, publisher: Publisher, topology: Topology, batch_size: int = 1000,
-                 window: int = 4) -> None:
+                 window: int = 4, metrics: HubMetrics | None = None) -> None:
         self.db = db
         self.publisher = publisher
         self.topology = topology
         self.batch_size = batch_size
         self.window = window
+        self.metrics = metrics
+        self._submitted: dict[int, float] = {}  # id(batch) → when it was submitted (publish latency)
 
     def run_once(self) -> RelayResult:
         """Publish everything pending now, keeping up to `window` batches in flight.
@@ -140,7 +146,11 @@ class Relay:
         while True:
             rows = self._pending_rows(after_id)
             if rows:
-                inflight.append((rows, self._submit(rows)))
+                submitted = time.monotonic()
+                batch = self._submit(rows)
+                if self.metrics is not None:
+                    self._submitted[id(batch)] = submitted
+                inflight.append((rows, batch))
                 after_id = rows[-1].id
             if inflight and (not rows or len(inflight) >= self.window):
                 result = self._finish(*inflight.popleft())
@@ -174,7 +184,20 @@ class Relay:
         dead_ids = self._dead_letter_unroutable([r for r, o in zip(rows, outcomes, strict=True)
                                                  if o is Outcome.UNROUTABLE])
         with self.db.transaction() as session:
-            return self._record(session, rows, outcomes, dead_ids)
+            result = self._record(session, rows, outcomes, dead_ids)
+        started = self._submitted.pop(id(batch), None)
+        if self.metrics is not None and started is not None:
+            self._observe(rows, outcomes, set(dead_ids), time.monotonic() - started)
+        return result
+
+    def _observe(self, rows: Sequence[Any], outcomes: Sequence[Outcome], dead_ids: set[int],
+                 seconds: float) -> None:
+        """Count the batch per message type and outcome (published, unroutable, not_confirmed)."""
+        assert self.metrics is not None
+        names = ["published" if o is Outcome.CONFIRMED
+                 else "unroutable" if o is Outcome.UNROUTABLE and row.id in dead_ids else "not_confirmed"
+                 for row, o in zip(rows, outcomes, strict=True)]
+        self.metrics.relay_batch([row.message_type for row in rows], names, seconds)
 
     def drain(self, max_passes: int = 1_000_000) -> RelayResult:
         """Publish until nothing is pending; raises BrokerUnavailable if a pass fails completely."""
