@@ -97,11 +97,19 @@ def _pair_between(session: Session, entity: str, left_id: str, right_id: str) ->
     return session.scalars(query).first()
 
 
+def _lock(session: Session, *golden_ids: str) -> None:
+    """Lock the golden rows an operation changes, always in the same order (no deadlock between two
+    stewards), and re-read them: a concurrent merge of the same records waits, then sees the result."""
+    for golden_id in sorted(set(golden_ids)):
+        session.get(Golden, golden_id, with_for_update=True, populate_existing=True)
+
+
 def merge(session: Session, rules: Rules, left_golden_id: str, right_golden_id: str, actor: str,
           reason: str = "") -> MergeResult:
     """Merge the right golden record into the left one (the survivor keeps its id and code)."""
     if left_golden_id == right_golden_id:
         raise MdmError("cannot merge a golden record with itself", field="right_golden_id")
+    _lock(session, left_golden_id, right_golden_id)
     survivor = get_golden(session, rules.entity, left_golden_id)
     merged = get_golden(session, rules.entity, right_golden_id)
     before = {"survivor": snapshot(session, survivor), "merged": snapshot(session, merged)}
@@ -158,6 +166,7 @@ def _find_member(session: Session, entity: str, golden_id: str, member: str) -> 
 def unmerge(session: Session, rules: Rules, golden_id: str, member: str, actor: str,
             reason: str = "") -> UnmergeResult:
     """Undo a merge (`member` = the golden id merged in) or split one source record off (`system:source_id`)."""
+    _lock(session, golden_id, *([member] if ":" not in member else []))
     survivor = get_golden(session, rules.entity, golden_id)
     merge_row = _merge_audit(session, golden_id, member)
     if merge_row is not None:

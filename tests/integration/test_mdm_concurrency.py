@@ -4,6 +4,7 @@ at once; every code is given out once, the numbers have no duplicates and none i
 from __future__ import annotations
 
 import multiprocessing
+from typing import Any
 import re
 
 import pytest
@@ -77,4 +78,62 @@ def test_concurrent_code_assignment_on_postgresql(pg_url: str) -> None:
         assert sorted(stored) == sorted(codes)
         last = session.execute(text("SELECT last_value FROM mdm_sequence WHERE scope = '机械-华东-#'")).scalar_one()
         assert last == PROCESSES * EACH
+    db.dispose()
+
+
+def _merge_in_process(url: str, left: str, right: str, actor: str, start: Any) -> str:
+    """One steward's merge in its own process; returns "merged" or the refusal."""
+    from hub.core.db import open_database
+    from mdm import steward
+    from mdm.rules import load_rules
+
+    db = open_database(url, upgrade=False)
+    start.wait(30)
+    try:
+        with db.transaction() as session:
+            steward.merge(session, load_rules("customer"), left, right, actor, "same company")
+        return "merged"
+    except Exception as exc:  # noqa: BLE001 - reported to the parent
+        return type(exc).__name__
+    finally:
+        db.dispose()
+
+
+def test_concurrent_merges_of_the_same_records_apply_once(pg_url: str) -> None:
+    from sqlalchemy import select as select_
+
+    from hub.core.db import open_database
+    from mdm import steward, store
+    from mdm.models import Audit, Golden
+    from mdm.rules import load_rules
+
+    rules = load_rules("customer")
+    db = open_database(pg_url)
+    with db.engine.begin() as conn:
+        for table in ("mdm_quality_issue", "mdm_audit", "mdm_pair", "mdm_sequence", "mdm_code", "mdm_golden",
+                      "mdm_block_key", "mdm_record"):
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+    records = [{"source_system": "erp", "source_id": f"K{n}", "name": name, "status": "active",
+                "updated_at": "2026-11-20T08:00:00+08:00", "address": {"city": "苏州市"}}
+               for n, name in enumerate(("苏州华成机械有限公司", "无锡华成机械有限公司"))]
+    with db.transaction() as session:
+        left, right = (store.upsert(session, rules, r).golden_id for r in records)
+        before = store.snapshot(session, session.get(Golden, right))
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager:
+        start = manager.Event()
+        with ctx.Pool(2) as pool:
+            pending = [pool.apply_async(_merge_in_process, (pg_url, left, right, f"steward-{n}", start))
+                       for n in range(2)]
+            start.set()
+            outcomes = sorted(p.get(60) for p in pending)
+    assert outcomes == ["MdmError", "merged"]  # one merge wins, the other sees it and refuses
+    with db.transaction() as session:
+        merges = session.scalars(select_(Audit).where(Audit.operation == "merge")).all()
+        assert len(merges) == 1
+        steward.unmerge(session, rules, left, right, "steward-3")
+    with db.transaction() as session:
+        after = store.snapshot(session, session.get(Golden, right))
+        assert {k: v for k, v in after.items() if k not in ("version", "data")} == \
+               {k: v for k, v in before.items() if k not in ("version", "data")}
     db.dispose()
