@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -29,10 +30,16 @@ def _reachable(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def require_service(name: str, port: int) -> None:
-    """Skip (or, under CI=true, fail) when a service is not listening."""
-    if _reachable(port):
-        return
+def require_service(name: str, port: int, patience_s: float = 30.0) -> None:
+    """Skip (or, under CI=true, fail) when a service is not listening, after giving a busy or
+    just-restarted service (the fault tests restart RabbitMQ) some time to accept again."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        if _reachable(port):
+            return
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     message = f"{name} is not reachable on 127.0.0.1:{port}"
     if os.environ.get("CI") == "true":
         pytest.fail(message + " (CI=true: services are required)")
