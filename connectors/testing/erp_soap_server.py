@@ -24,7 +24,6 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from socketserver import ThreadingMixIn
-from types import TracebackType
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from xml.etree.ElementTree import Element as StdElement
@@ -45,6 +44,7 @@ from connectors.testing.erp_data import (
     ValidationFailed,
     demo_store,
 )
+from connectors.testing.loopback import LoopbackServer
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,9 @@ def _truncated(operation: str) -> bytes:
 # ------------------------------------------------------------------------------------------- server
 
 
-class ErpSoapServer:
+class ErpSoapServer(LoopbackServer):
+    thread_name = "erp-soap"
+
     """The simulated ERP web service on a background thread; `.start()`, `.url`, `.stop()`."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, data: ErpStore | None = None,
@@ -242,39 +244,13 @@ class ErpSoapServer:
         self._accounts = {username: password}
         self._faults: deque[tuple[str, float]] = deque()
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server: _ThreadingWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._init_lifecycle()
 
     # ---------------------------------------------------------------------------------- lifecycle
 
-    def start(self) -> ErpSoapServer:
-        """Bind (port 0: any free port) and serve on a daemon thread."""
-        self._stopping.clear()
-        self._server = make_server(self.host, self.port, self.app, server_class=_ThreadingWSGIServer,
-                                   handler_class=_QuietHandler)
-        self.port = self._server.server_port
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"erp-soap-{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and free the port; sleeping "slow" answers wake up and finish."""
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server, self._thread = None, None
-
-    def __enter__(self) -> ErpSoapServer:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
+    def _bind(self) -> _ThreadingWSGIServer:
+        return make_server(self.host, self.port, self.app, server_class=_ThreadingWSGIServer,  # type: ignore[return-value]
+                           handler_class=_QuietHandler)
 
     @property
     def url(self) -> str:

@@ -32,10 +32,10 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from connectors.testing.loopback import LoopbackServer
 from connectors.testing.plm_data import PlmStore, seed
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,9 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("plm simulator: " + format, *args)
 
 
-class PlmServer:
+class PlmServer(LoopbackServer):
+    thread_name = "plm"
+
     """The simulated PLM on a background thread; `.start()`, `.base_url`, `.stop()`."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, store: PlmStore | None = None, *,
@@ -108,39 +110,14 @@ class PlmServer:
         self._tokens: dict[str, float] = {}  # token → expiry (monotonic)
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._init_lifecycle()
 
     # ---------------------------------------------------------------------------------- lifecycle
 
-    def start(self) -> PlmServer:
-        """Bind (port 0: any free port) and serve on a daemon thread."""
-        self._stopping.clear()
-        self._server = _Server((self.host, self.port), _Handler)
-        self._server.simulator = self
-        self.port = self._server.server_port
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"plm-{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and free the port; sleeping "slow" answers wake up and finish."""
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server, self._thread = None, None
-
-    def __enter__(self) -> PlmServer:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
+    def _bind(self) -> _Server:
+        server = _Server((self.host, self.port), _Handler)
+        server.simulator = self
+        return server
 
     @property
     def base_url(self) -> str:
