@@ -58,6 +58,17 @@ def test_the_shipped_tiers_file_is_valid_against_the_real_connectors() -> None:
     assert config.stream_tiers()[("soap_erp", "inventory")] == "hourly"
 
 
+def test_the_commented_streams_are_valid_once_uncommented_and_cover_every_pulled_stream(tmp_path: Path) -> None:
+    from hub.app.tiers import connector_streams
+
+    text = TIERS.read_text(encoding="utf-8").replace("  # - {connector:", "  - {connector:")
+    config = load_tiers(write(tmp_path, text))
+    lister = connector_streams()
+    every = {(name, stream) for name in ("soap_erp", "sap_rfc", "mes", "plm", "dealer_files", "wecom")
+             for stream in lister(name)}
+    assert set(config.stream_tiers()) == every
+
+
 def test_a_good_file_gives_tiers_streams_jobs_and_watchdog(tmp_path: Path) -> None:
     config = load_tiers(write(tmp_path, GOOD), streams_of=streams_of)
     assert config.tiers["hourly"].schedule == "7 * * * *" and config.tiers["daily"].stale_after_s == 26 * 3600
