@@ -60,6 +60,11 @@ def airflow_db() -> Iterator[Path]:
     shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the session's AIRFLOW_HOME also when no Airflow test ran (it is made at import)."""
+    shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the Airflow tests after every other test of the session."""
     here = str(Path(__file__).parent)
