@@ -142,13 +142,22 @@ def _import_definitions(path: str) -> None:
 def sync(connector: str, streams: tuple[str, ...]) -> None:
     """Sync streams of CONNECTOR (all when none is named) into the outbox."""
     from connectors import load_connector
-    from hub.app.pipeline import sync_stream
+    from hub.app.pipeline import SyncResult, sync_stream
+    from hub.app.progress import progress_display
 
     with _runtime() as rt:
         source = load_connector(connector, rt.settings)
         try:
             for name in streams or [s.name for s in source.streams()]:
-                result = sync_stream(rt.db, rt.topology, source, name)
+                with progress_display(console) as progress:
+                    task = progress.add_task(f"sync {connector}/{name}", total=None, note="")
+
+                    def on_page(result: SyncResult, task: Any = task, progress: Any = progress) -> None:
+                        progress.update(task, completed=result.received, note=f"page {result.pages}, "
+                                        f"published {result.published}, dead-lettered {result.dead_lettered}")
+
+                    result = sync_stream(rt.db, rt.topology, source, name, on_page=on_page)
+                    progress.update(task, completed=result.received, total=max(result.received, 1), note="")
                 console.print(f"{connector}/{name}: received {result.received}, published {result.published}, "
                               f"dead-lettered {result.dead_lettered}")
         finally:
@@ -162,7 +171,14 @@ def relay(drain: bool) -> None:
     with _runtime() as rt:
         worker = outbox.Relay(rt.db, rt.publisher, rt.topology, rt.settings.relay.batch_size)
         if drain:
-            result = worker.drain()
+            from hub.app.progress import progress_display
+
+            with rt.db.reading() as session:
+                pending = outbox.status(session).counts.get("pending", 0)
+            with progress_display(console) as progress:
+                task = progress.add_task("relay", total=max(pending, 1), note="publisher confirms")
+                result = worker.drain(on_batch=lambda r: progress.update(
+                    task, completed=r.sent + r.dead, note=f"sent {r.sent}, dead-lettered {r.dead}"))
         else:
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())

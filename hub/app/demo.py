@@ -20,14 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy.orm import Session
 
@@ -37,6 +30,7 @@ from hub.app.demo_sources import SOURCES
 from hub.app.erp_commands import contract_handler
 from hub.app.mdm_intake import mdm_intake_handler
 from hub.app.pipeline import StreamSync, SyncResult
+from hub.app.progress import progress_display
 from hub.app.runtime import Runtime
 from hub.core import dlq, outbox
 from hub.core.amqp import describe
@@ -102,11 +96,6 @@ def contract_event(contract: dict[str, Any]) -> CanonicalEvent:
                       time=dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc))
 
 
-def _progress(console: Console) -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description:<26}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=console)
-
-
 def _inbox_handler(consumer: str):  # type: ignore[no-untyped-def]
     def handle(event: CanonicalEvent, session: Session) -> None:
         session.add(InboxMessage(consumer=consumer, event_id=event.id, type=event.type, subject=event.subject))
@@ -153,7 +142,7 @@ def run_demo(rt: Runtime, console: Console, erp_port: int = 0) -> DemoReport:
     console.rule("[bold]CRM integration hub — demo")
     console.print(f"database {_db_label(rt.settings)}; RabbitMQ {describe(rt.settings.bus)}")
     apply(rt.settings.bus, rt.topology)
-    with ExitStack() as stack, _progress(console) as progress:
+    with ExitStack() as stack, progress_display(console) as progress:
         overrides = _start_sources(stack, console)
         rt.settings = _with_overrides(rt.settings, overrides)
         connectors = {s.connector: stack.enter_context(_closing(load_connector(s.connector, rt.settings)))

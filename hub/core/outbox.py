@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -135,12 +135,13 @@ class Relay:
         self.metrics = metrics
         self._submitted: dict[int, float] = {}  # id(batch) → when it was submitted (publish latency)
 
-    def run_once(self) -> RelayResult:
+    def run_once(self, on_batch: Callable[[RelayResult], None] | None = None) -> RelayResult:
         """Publish everything pending now, keeping up to `window` batches in flight.
 
         Reading, publishing and marking are separate short transactions, so a sync writing new
         rows is never blocked by a publish in flight (SQLite allows one writer at a time). A
         second relay on the same database is safe but may publish duplicates (same ids).
+        `on_batch` is called with each batch's result once its confirms are recorded.
         """
         total, inflight, after_id = RelayResult(), deque[tuple[list[Any], PendingBatch]](), 0
         while True:
@@ -155,6 +156,8 @@ class Relay:
             if inflight and (not rows or len(inflight) >= self.window):
                 result = self._finish(*inflight.popleft())
                 total.add(result)
+                if on_batch is not None:
+                    on_batch(result)
                 if result.failed:  # broker trouble: settle what is in flight, then stop this pass
                     while inflight:
                         total.add(self._finish(*inflight.popleft()))
@@ -199,11 +202,21 @@ class Relay:
                  for row, o in zip(rows, outcomes, strict=True)]
         self.metrics.relay_batch([row.message_type for row in rows], names, seconds)
 
-    def drain(self, max_passes: int = 1_000_000) -> RelayResult:
-        """Publish until nothing is pending; raises BrokerUnavailable if a pass fails completely."""
-        total = RelayResult()
+    def drain(self, max_passes: int = 1_000_000,
+              on_batch: Callable[[RelayResult], None] | None = None) -> RelayResult:
+        """Publish until nothing is pending; raises BrokerUnavailable if a pass fails completely.
+
+        `on_batch` sees the running total after each confirmed batch (progress displays).
+        """
+        total, running = RelayResult(), RelayResult()
+
+        def batch_done(result: RelayResult) -> None:
+            running.add(result)
+            if on_batch is not None:
+                on_batch(running)
+
         for _ in range(max_passes):
-            result = self.run_once()
+            result = self.run_once(batch_done)
             total.add(result)
             if result.failed and not result.sent:
                 raise BrokerUnavailable(f"relay could not publish: {'; '.join(result.errors[:1])}")

@@ -102,3 +102,23 @@ def test_db_upgrade_and_current(run) -> None:  # type: ignore[no-untyped-def]
     assert upgraded.exit_code == 0 and "database at revision" in upgraded.output
     current = run("db", "current")
     assert current.exit_code == 0 and current.output.strip() == upgraded.output.strip().rsplit(" ", 1)[-1]
+
+
+def test_sync_and_relay_show_their_progress_and_counts(run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from connectors.testing.erp_data import seed
+    from connectors.testing.erp_soap_server import DEMO_PASSWORD, ErpSoapServer
+
+    assert run("topology", "apply").exit_code == 0
+    with ErpSoapServer(data=seed(n_customers=25)) as erp:
+        monkeypatch.setenv("HUB_SOAP_ERP__WSDL_URL", erp.wsdl_url)
+        monkeypatch.setenv("HUB_SOAP_ERP__PASSWORD", DEMO_PASSWORD)
+        monkeypatch.setenv("HUB_SOAP_ERP__PAGE_SIZE", "10")
+        get_settings.cache_clear()
+        synced = run("sync", "soap_erp", "customers")
+    assert synced.exit_code == 0, synced.output
+    assert "sync soap_erp/customers" in synced.output and "25/25" in synced.output  # the progress line
+    assert "soap_erp/customers: received 25, published 25, dead-lettered 0" in synced.output
+
+    relayed = run("relay", "--drain")
+    assert relayed.exit_code == 0 and "25/25" in relayed.output
+    assert "relay: sent 25, dead-lettered 0" in relayed.output
