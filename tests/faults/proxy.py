@@ -68,11 +68,18 @@ class StallingProxy:
     def _forward(self, sel: selectors.BaseSelector, source: socket.socket, sink: socket.socket) -> None:
         try:
             data = source.recv(65536)
+            if data:
+                sink.sendall(data)
+                return
         except OSError:
-            data = b""
-        if not data:
-            sel.unregister(source)
-            sink.close()
-            source.close()
-            return
-        sink.sendall(data)
+            pass
+        self._drop(sel, source, sink)
+
+    def _drop(self, sel: selectors.BaseSelector, *sockets: socket.socket) -> None:
+        """Close both ends of a pair, unregistered first: a new socket may reuse their descriptors."""
+        for sock in sockets:
+            try:
+                sel.unregister(sock)
+            except (KeyError, ValueError):  # the other direction dropped it already
+                pass
+            sock.close()

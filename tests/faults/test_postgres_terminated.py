@@ -1,4 +1,8 @@
-"""PostgreSQL connections terminated mid-sync: the checkpoint and the outbox never disagree."""
+"""PostgreSQL connections terminated mid-sync: the checkpoint and the outbox never disagree.
+
+The ledger numbers the ERP's customers in the order the ERP changed them; after the resync the
+outbox is relayed and the subscriber's queue drained, and every customer is there, none missing.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +20,14 @@ from connectors.testing.erp_soap_server import DEMO_PASSWORD, ErpSoapServer
 from hub.app.pipeline import StreamSync
 from hub.core.db import Database, open_database
 from hub.core.errors import is_retriable
+from hub.core import outbox
 from hub.core.models import Checkpoint, OutboxRow
-from hub.core.settings import load_settings
-from hub.core.topology import build_topology
+from hub.core.publisher import Publisher
+from hub.core.settings import HubSettings, load_settings
+from hub.core.topology import apply, build_topology
 from tests.conftest import PG_ADMIN_URL
+from tests.faults.ledger import Ledger, change_order, key_order
+from tests.integration.test_bus import crm_queue
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -56,10 +64,17 @@ def agree(db: Database) -> tuple[int, int]:
     return rows, (cp.records_total if cp else 0)
 
 
+@pytest.mark.timeout(120)
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
-def test_connection_killed_mid_sync_leaves_state_and_outbox_in_agreement(db_url: str, connector: Connector) -> None:
+def test_connection_killed_mid_sync_leaves_state_and_outbox_in_agreement(db_url: str, connector: Connector,
+                                                                         erp: ErpSoapServer,
+                                                                         hub_settings: HubSettings) -> None:
     db = open_database(db_url)
-    topology = build_topology(load_settings().bus)
+    topology = build_topology(hub_settings.bus)
+    apply(hub_settings.bus, topology)
+    customers = change_order(erp.store.table("customers"))
+    ledger = Ledger(key_order(customers))
+    ledger.expect_records("/hub/erp", len(customers))
     database = db_url.rsplit("/", 1)[-1]
     pages_done: list[int] = []
     killed = threading.Event()
@@ -79,9 +94,17 @@ def test_connection_killed_mid_sync_leaves_state_and_outbox_in_agreement(db_url:
     assert is_retriable(info.value)  # a lost database connection is worth retrying
     rows, committed = agree(db)
     assert rows == committed == 30  # three pages committed, the fourth rolled back whole
+    written = Ledger(key_order(customers))
+    written.read_outbox(db)
+    assert sorted(seq for _, seq in written.entries) == list(range(1, 31))  # the first 30, no hole
 
     result = StreamSync(db, topology, connector, connector.stream("customers")).run()  # pool recovers
     rows, committed = agree(db)
     assert rows == committed == CUSTOMERS
     assert result.received == CUSTOMERS - 30
+    with Publisher(hub_settings.bus) as publisher:
+        outbox.Relay(db, publisher, topology).drain()
+    ledger.read_outbox(db)
+    ledger.drain_queue(hub_settings.bus.url.get_secret_value(), crm_queue(topology))
     db.dispose()
+    ledger.assert_clean()

@@ -30,7 +30,8 @@ from sqlalchemy import func, select
 
 from connectors.iot.client import discard_session
 from connectors.iot.models import IotReading
-from connectors.iot.processor import Delivery
+from connectors.iot.processor import BatchResult, Delivery
+from connectors.iot.readings import parse_ts
 from connectors.iot.simulator import simulated_settings
 from connectors.iot.store import clear_state
 from connectors.testing.iot_devices import (
@@ -49,6 +50,7 @@ from hub.core.publisher import Publisher
 from hub.core.settings import HubSettings
 from hub.core.topology import Topology, apply, build_topology, delete
 from tests.conftest import AMQP_URL, isolated_settings, require_service
+from tests.faults.ledger import Ledger
 
 pytestmark = pytest.mark.integration
 
@@ -135,6 +137,43 @@ def marks(db: Database) -> int:
 def outbox_ids(db: Database) -> list[str]:
     with db.reading() as session:
         return list(session.scalars(select(OutboxRow.event_id).where(OutboxRow.message_type != "hub.deadletter")))
+
+
+def reading_key(device_id: str, ts_ms: int, seq: int) -> str:
+    """A reading's identity (what the hub dedupes on), as the ledger's event id."""
+    return f"{device_id}@{ts_ms}#{seq}"
+
+
+def readings_ledger(items: Sequence[Publication]) -> Ledger:
+    """What the devices sent: per device (the source), its readings numbered by their own `seq` from 1."""
+    ledger = Ledger()
+    for item in items:
+        obj = orjson.loads(item.payload)
+        device, seq = obj["device_id"], obj["seq"]
+        ledger.expect(device, seq + 1, reading_key(device, parse_ts(obj["ts"]), seq))
+    return ledger
+
+
+def record_commits(worker: IotWorker, ledger: Ledger) -> None:
+    """Enter what each committed batch held (received) and the readings it applied, before the acks."""
+    acknowledge = worker.writer._acknowledge
+
+    def recording(batch: Sequence[Delivery], result: BatchResult) -> None:
+        for delivery in batch:
+            obj = orjson.loads(delivery.payload)
+            ledger.entry(obj["device_id"], obj["seq"] + 1).received += 1
+        for reading in result.readings:
+            ledger.applied(reading_key(reading.device_id, reading.ts_ms, reading.seq))
+        acknowledge(batch, result)
+
+    worker.writer._acknowledge = recording  # type: ignore[method-assign]
+
+
+def stored_readings(db: Database) -> list[str]:
+    """The reading marks committed so far, as ledger ids."""
+    with db.reading() as session:
+        rows = session.execute(select(IotReading.device_id, IotReading.ts_ms, IotReading.seq))
+        return [reading_key(*row) for row in rows]
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -279,9 +318,10 @@ def worker_env(settings: HubSettings) -> dict[str, str]:
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_worker_killed_mid_stream_loses_nothing_and_applies_once(iot_settings: HubSettings, iot_db: Database,
-                                                                 workers: Any) -> None:
+                                                                 topology: Topology) -> None:
     script = DeviceScript(iot_settings.iot.topic_prefix, SPARE, START)
     items = script.normal(40) + script.vibration_episode(40) + script.normal(300)
+    ledger = readings_ledger(items)
     process = subprocess.Popen([sys.executable, "-c", WORKER], env=worker_env(iot_settings))
     try:
         with LoopbackPublisher() as devices:
@@ -296,19 +336,26 @@ def test_worker_killed_mid_stream_loses_nothing_and_applies_once(iot_settings: H
     finally:
         if process.poll() is None:
             process.kill()
-    committed = marks(iot_db)
-    assert committed < len(items)
-    survivor = workers(iot_settings)
-    wait_for(lambda: marks(iot_db) == len(items), 30, "the rest after the restart")
-    time.sleep(0.3)
-    survivor.stop()
-    assert survivor.writer.stats.outcomes["accepted"] == len(items) - committed  # the rest, each once
+    committed = stored_readings(iot_db)  # what the killed worker applied
+    assert len(committed) < len(items)
+    for key in committed:
+        ledger.applied(key)
+    survivor = IotWorker(iot_settings, iot_db, topology)
+    record_commits(survivor, ledger)  # what the survivor applies, counted apart: a reading applied by both shows
+    survivor.start()
+    try:
+        wait_for(lambda: marks(iot_db) == len(items), 30, "the rest after the restart")
+        time.sleep(0.3)
+    finally:
+        survivor.stop()
+    assert survivor.writer.stats.outcomes["accepted"] == len(items) - len(committed)  # the rest, each once
     ids = outbox_ids(iot_db)
     assert len(ids) == len(set(ids))
     with iot_db.reading() as session:
         alerts = session.scalar(select(func.count()).select_from(OutboxRow)
                                 .where(OutboxRow.routing_key == "iot.device.alert.v1"))
     assert alerts == 2  # the vibration episode fired and resolved once, across the crash
+    ledger.assert_clean()
 
 
 # ------------------------------------------------------------------------------ broker restarted
@@ -364,9 +411,12 @@ def test_broker_restart_with_telemetry_in_flight_delivers_once(iot_settings: Hub
                                                                private_mosquitto: PrivateMosquitto) -> None:
     settings = iot_settings.model_copy(update={"iot": iot_settings.iot.model_copy(
         update={"port": private_mosquitto.port, "queue_size": 20, "batch_size": 10})})
-    worker = IotWorker(settings, iot_db, before_batch=lambda _batch: time.sleep(0.05)).start()
+    items = DeviceScript(settings.iot.topic_prefix, LATHE, START).normal(200)
+    ledger = readings_ledger(items)
+    worker = IotWorker(settings, iot_db, before_batch=lambda _batch: time.sleep(0.05))
+    record_commits(worker, ledger)
+    worker.start()
     try:
-        items = DeviceScript(settings.iot.topic_prefix, LATHE, START).normal(200)
         publish(items, port=private_mosquitto.port)
         wait_for(lambda: worker.writer.stats.deliveries >= 40, 30, "a part of the backlog")
         private_mosquitto.stop()  # with messages delivered-but-unacknowledged and a backlog queued
@@ -379,6 +429,6 @@ def test_broker_restart_with_telemetry_in_flight_delivers_once(iot_settings: Hub
         discard_session(settings.iot)
     assert worker.metrics.registry.get_sample_value("hub_iot_connections_total", {"result": "lost"}) == 1
     assert worker.listener.sessions_lost == 0  # the broker restored our session from its persistence file
-    print("restart stats", worker.writer.stats)
     assert marks(iot_db) == 200
     assert worker.writer.stats.outcomes["accepted"] == 200  # duplicates, if any, were only counted
+    ledger.assert_clean()

@@ -1,6 +1,7 @@
 """Processes killed with SIGKILL mid-work: the outbox and the checkpoint never disagree, nothing is lost.
 
-`hub sync` and `hub relay` run as real subprocesses with the same settings a deployment uses.
+`hub sync` and `hub relay` run as real subprocesses with the same settings a deployment uses. The
+ledger numbers the ERP's customers in the order the ERP changed them (the order a sync reads them).
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from sqlalchemy import func, select
 
 from connectors.testing.erp_data import seed
 from connectors.testing.erp_soap_server import DEMO_PASSWORD, ErpSoapServer
-from hub.core.consumer import Consumer, noop_handler
 from hub.core.db import Database
 from hub.core.models import Checkpoint, OutboxRow, ProcessedEvent
 from hub.core.settings import HubSettings
 from hub.core.topology import apply, build_topology
+from tests.faults.ledger import Ledger, RecordingConsumer, change_order, key_order
+from tests.integration.test_bus import inbox_handler
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -75,6 +77,9 @@ def test_sync_and_relay_killed_mid_work_lose_nothing(db: Database, hub_settings:
                                                      erp: ErpSoapServer) -> None:
     topology = build_topology(hub_settings.bus)
     apply(hub_settings.bus, topology)
+    customers = change_order(erp.store.table("customers"))
+    ledger = Ledger(key_order(customers))
+    ledger.expect_records("/hub/erp", len(customers))
     env = hub_env(hub_settings, HUB_SOAP_ERP__WSDL_URL=erp.wsdl_url, HUB_SOAP_ERP__PASSWORD=DEMO_PASSWORD,
                   HUB_SOAP_ERP__PAGE_SIZE="10", HUB_RELAY__BATCH_SIZE="20")
 
@@ -84,6 +89,9 @@ def test_sync_and_relay_killed_mid_work_lose_nothing(db: Database, hub_settings:
     sync.wait(10)
     rows, _, committed = counts(db)
     assert rows == committed < CUSTOMERS  # killed mid-sync, and outbox and checkpoint agree
+    written = Ledger(key_order(customers))
+    written.read_outbox(db)
+    assert sorted(seq for _, seq in written.entries) == list(range(1, committed + 1))  # a prefix, no hole
 
     sync = hub("sync", "soap_erp", "customers", env=env)
     assert sync.wait(120) == 0, sync.stdout.read()  # type: ignore[union-attr]
@@ -100,8 +108,12 @@ def test_sync_and_relay_killed_mid_work_lose_nothing(db: Database, hub_settings:
     assert counts(db)[1] == CUSTOMERS
 
     queue = next(q.name for q in topology.queues if "src.#" in q.bindings)
-    stats = Consumer(hub_settings.bus, db, topology, queue, noop_handler).run(idle_timeout_s=2.0)
+    consumer = RecordingConsumer(hub_settings.bus, db, topology, queue, inbox_handler("crm"), ledger=ledger)
+    stats = consumer.run(idle_timeout_s=2.0)
     with db.transaction() as session:
         applied = session.scalar(select(func.count()).select_from(ProcessedEvent))
     assert applied == stats.applied == CUSTOMERS  # every event once, whatever was sent twice
     assert stats.received == stats.applied + stats.deduplicated
+    ledger.read_outbox(db)
+    ledger.read_inbox(db, "crm")
+    ledger.assert_clean()
