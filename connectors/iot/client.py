@@ -11,6 +11,8 @@ keep the backlog instead of the hub's memory growing.
     bad user name or password, not authorized, bad auth    SourceAuthError      run() stops and raises
     client id not valid, protocol version, banned          SourceRejected       run() stops and raises
     server unavailable / busy, refused, reset, timeout     SourceUnavailable    reconnect with backoff
+    TLS handshake failed (unknown CA, host name)           SourceUnavailable    reconnect with backoff
+    unreadable HUB_IOT__TLS_… CA bundle, certificate, key  ConfigError          raised before connecting
 """
 
 from __future__ import annotations
@@ -26,9 +28,18 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from connectors.base import EventSource, RecordSink, SourceRecord
-from hub.core.errors import HubError, SourceAuthError, SourceRejected, SourceUnavailable
+from hub.core.errors import (
+    ConfigError,
+    HubError,
+    SourceAuthError,
+    SourceRejected,
+    SourceUnavailable,
+    tls_reason,
+)
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from connectors.iot.metrics import IotMetrics
     from hub.core.settings import IotSettings
 
@@ -68,9 +79,23 @@ def new_client(settings: IotSettings, client_id: str, *, persistent: bool) -> mq
     if settings.username:
         client.username_pw_set(settings.username, settings.password.get_secret_value())
     if settings.tls:
-        client.tls_set()
+        _tls(client, settings)
     client.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)
     return client
+
+
+def _tls(client: mqtt.Client, settings: IotSettings) -> None:
+    """Verify the broker against the CA bundle (or the system's) and its host; present the client certificate."""
+    try:  # keyfile_password "": an encrypted key fails here instead of prompting on a terminal
+        client.tls_set(ca_certs=_text(settings.tls_ca_path), certfile=_text(settings.tls_cert_path),
+                       keyfile=_text(settings.tls_key_path), keyfile_password="")
+    except OSError:  # ssl.SSLError too
+        raise ConfigError("HUB_IOT__TLS_CA_PATH, HUB_IOT__TLS_CERT_PATH or HUB_IOT__TLS_KEY_PATH: not a "
+                          "readable PEM CA bundle, certificate or key") from None
+
+
+def _text(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def connect_args(settings: IotSettings, *, persistent: bool, receive_maximum: int = 0) -> dict[str, Any]:
@@ -257,6 +282,10 @@ def _connect_once(client: mqtt.Client, settings: IotSettings, *, persistent: boo
     try:
         client.connect(**connect_args(settings, persistent=persistent))
     except OSError as exc:
+        reason = tls_reason(exc)
+        if reason is not None:
+            raise SourceUnavailable(f"MQTT broker at {_address(settings)} refused: {reason}; check "
+                                    "HUB_IOT__TLS_CA_PATH, HUB_IOT__HOST and the client certificate") from exc
         raise SourceUnavailable(f"MQTT broker at {_address(settings)} is unreachable ({_reason(exc)}); "
                                 "check HUB_IOT__HOST and HUB_IOT__PORT") from exc
     client.loop_start()

@@ -31,7 +31,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from hub.core.amqp import blocking_connection, describe
+from hub.core.amqp import blocking_connection, describe, failure
 from hub.core.db import Database
 from hub.core.deadletter import DeadLetter
 from hub.core.errors import BrokerUnavailable, Disposition, RecordError, disposition_of
@@ -98,7 +98,8 @@ class Consumer:
         try:
             connection = blocking_connection(self.bus)
         except pika.exceptions.AMQPError as exc:
-            raise BrokerUnavailable(f"RabbitMQ at {describe(self.bus)} is unavailable") from exc
+            raise BrokerUnavailable(f"RabbitMQ at {describe(self.bus)} is unavailable: "
+                                    f"{failure(exc)}") from exc
         try:
             channel = connection.channel()
             channel.basic_qos(prefetch_count=self.bus.prefetch)

@@ -16,7 +16,7 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
-from hub.core.amqp import blocking_connection, describe
+from hub.core.amqp import blocking_connection, describe, failure
 from hub.core.deadletter import ERROR, ORIGIN, ORIGINAL_ROUTING_KEY, REASON
 from hub.core.errors import BrokerUnavailable, HubError
 from hub.core.settings import BusSettings
@@ -56,7 +56,7 @@ def _channel(bus: BusSettings) -> Iterator[BlockingChannel]:
     try:
         connection = blocking_connection(bus)
     except pika.exceptions.AMQPError as exc:
-        raise BrokerUnavailable(f"RabbitMQ at {describe(bus)} is unavailable") from exc
+        raise BrokerUnavailable(f"RabbitMQ at {describe(bus)} is unavailable: {failure(exc)}") from exc
     try:
         yield connection.channel()
     finally:

@@ -24,6 +24,7 @@ tasks and the bus consumer all ask it. Messages name the field or JSON Pointer, 
 from __future__ import annotations
 
 import enum
+import re
 import socket
 
 
@@ -130,6 +131,8 @@ class MdmError(HubError):
 
 
 _TRANSIENT_BUILTINS = (ConnectionError, TimeoutError, socket.timeout)
+# OpenSSL's "[SSL: CODE] reason (_ssl.c:NNN)", or the peer's TLS connection ended without an alert
+_TLS_ERROR = re.compile(r"\[SSL: \w+\] ([^(]+?) \(|(EOF occurred in violation of protocol)")
 
 
 def is_retriable(exc: BaseException) -> bool:
@@ -144,6 +147,17 @@ def _is_database_outage(exc: BaseException) -> bool:
     from sqlalchemy.exc import DBAPIError, OperationalError
 
     return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+
+
+def tls_reason(exc: BaseException) -> str | None:
+    """A failed TLS handshake in a few words ("TLS: certificate verify failed: Hostname mismatch, …"), or None.
+
+    The text is read because pika sometimes passes the ssl error on only inside its own error's text.
+    """
+    found = _TLS_ERROR.search(str(exc))
+    if found is None:
+        return None
+    return "TLS: " + (found.group(1) or found.group(2)).rstrip(".")
 
 
 def disposition_of(exc: BaseException) -> Disposition:

@@ -21,7 +21,7 @@ import pika
 from pika.channel import Channel
 from pika.spec import Basic, BasicProperties
 
-from hub.core.amqp import StallWatchdog, connection_parameters, describe
+from hub.core.amqp import StallWatchdog, connection_parameters, describe, failure
 from hub.core.errors import BrokerUnavailable
 from hub.core.settings import BusSettings
 
@@ -199,7 +199,7 @@ class Publisher:
         channel.confirm_delivery(ack_nack_callback=self._on_confirm, callback=lambda _frame: self._ready.set())
 
     def _on_open_error(self, connection: pika.SelectConnection, error: BaseException | str) -> None:
-        self._last_error = type(error).__name__ if isinstance(error, BaseException) else str(error)
+        self._last_error = failure(error)
         connection.ioloop.stop()
 
     def _on_closed(self, connection: pika.SelectConnection, reason: BaseException) -> None:

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hub.core.errors import ConfigError
@@ -29,6 +29,19 @@ DEFAULT_SUBSCRIBERS: dict[str, list[str]] = {
     # Commands for the ERP: a CRM contract became active, create the sales order.
     "erp.commands": ["crm.contract.activated.#"],
 }
+
+
+def _existing_file(value: Path | None) -> Path | None:
+    """A configured file must be there at start (the message names the setting, not the path)."""
+    if value is not None and not value.is_file():
+        raise ValueError("no such file")
+    return value
+
+
+def _cert_with_key(cert: Path | None, key: Path | None, prefix: str) -> None:
+    """A client certificate is useless without its key, and the other way round."""
+    if (cert is None) != (key is None):
+        raise ValueError(f"{prefix}_CERT_PATH and {prefix}_KEY_PATH go together: set both or neither")
 
 
 class BusSettings(BaseModel):
@@ -50,6 +63,13 @@ class BusSettings(BaseModel):
                                   description="subscriber queues the hub's own workers consume")
     users: dict[str, SecretStr] = Field(default_factory=dict, description="RabbitMQ users for the "
                                         "definitions file: admin, hub, or a subscriber queue name → password")
+    # *_path, not *_file: HUB_…_FILE variables name secret files (SecretFilesSource)
+    tls_ca_path: Path | None = Field(None, description="PEM CA bundle that signs the broker's certificate; "
+                                     "empty: the system's CAs")
+    tls_cert_path: Path | None = Field(None, description="PEM client certificate, for a broker that requires one")
+    tls_key_path: Path | None = Field(None, description="PEM private key of the client certificate")
+    tls_server_name: str | None = Field(None, min_length=1, description="host name the broker's certificate "
+                                        "must carry; empty: the URL's host")
 
     @field_validator("subscribers")
     @classmethod
@@ -58,6 +78,16 @@ class BusSettings(BaseModel):
         if empty:
             raise ValueError(f"subscriber queues without binding patterns: {', '.join(empty)}")
         return value
+
+    _existing_files = field_validator("tls_ca_path", "tls_cert_path", "tls_key_path")(_existing_file)
+
+    @model_validator(mode="after")
+    def _tls_consistent(self) -> BusSettings:
+        _cert_with_key(self.tls_cert_path, self.tls_key_path, "HUB_BUS__TLS")
+        tls_set = any(v is not None for v in (self.tls_ca_path, self.tls_cert_path, self.tls_server_name))
+        if tls_set and not self.url.get_secret_value().lower().startswith("amqps://"):
+            raise ValueError("HUB_BUS__TLS_… settings need an amqps:// HUB_BUS__URL (TLS port, usually 5671)")
+        return self
 
 
 class RelaySettings(BaseModel):
@@ -197,6 +227,11 @@ class IotSettings(BaseModel):
     username: str = ""
     password: SecretStr = SecretStr("")
     tls: bool = False
+    # *_path, not *_file (here and below): HUB_…_FILE variables name secret files (SecretFilesSource)
+    tls_ca_path: Path | None = Field(None, description="PEM CA bundle that signs the broker's certificate; "
+                                     "empty: the system's CAs")
+    tls_cert_path: Path | None = Field(None, description="PEM client certificate, for a broker that requires one")
+    tls_key_path: Path | None = Field(None, description="PEM private key of the client certificate")
     mqtt_version: int = Field(5, ge=4, le=5, description="5 (MQTT 5) or 4 (MQTT 3.1.1)")
     client_id: str = Field("crm-hub-iot", min_length=1, max_length=64, description="fixed: names the session")
     topic_prefix: str = Field("factory", min_length=1, description="<prefix>/<plant>/<line>/<device>/…")
@@ -205,7 +240,6 @@ class IotSettings(BaseModel):
     reconnect_min_s: int = Field(1, ge=1)
     reconnect_max_s: int = Field(30, ge=1)
     devices: dict[str, dict[str, Any]] = Field(default_factory=dict, description="device id → plant, line, …")
-    # *_path, not *_file: HUB_…_FILE variables name secret files (SecretFilesSource)
     devices_path: Path | None = Field(None, description="YAML device registry (merged under `devices`)")
     rules_path: Path | None = Field(None, description="YAML alert rules; empty: connectors/iot/rules.yaml")
     window_s: int = Field(60, ge=1, le=86400, description="telemetry aggregation interval")
@@ -215,6 +249,15 @@ class IotSettings(BaseModel):
     queue_size: int = Field(1000, ge=1, le=65535, description="deliveries held unacknowledged in memory")
     batch_size: int = Field(100, ge=1, le=10000)
     batch_wait_ms: int = Field(5, ge=1, le=10000, description="a batch waits this long for more readings")
+
+    _existing_files = field_validator("tls_ca_path", "tls_cert_path", "tls_key_path")(_existing_file)
+
+    @model_validator(mode="after")
+    def _tls_consistent(self) -> IotSettings:
+        _cert_with_key(self.tls_cert_path, self.tls_key_path, "HUB_IOT__TLS")
+        if not self.tls and any(v is not None for v in (self.tls_ca_path, self.tls_cert_path)):
+            raise ValueError("HUB_IOT__TLS_… settings need HUB_IOT__TLS=true (TLS port, usually 8883)")
+        return self
 
 
 class WecomSettings(BaseModel):

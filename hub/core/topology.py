@@ -99,13 +99,13 @@ def _on_channel(bus: BusSettings, work: Callable[[Any], None]) -> None:
     """Run `work(channel)` over a short-lived connection; an unreachable broker is BrokerUnavailable."""
     import pika.exceptions
 
-    from hub.core.amqp import blocking_connection, describe
+    from hub.core.amqp import blocking_connection, describe, failure
     from hub.core.errors import BrokerUnavailable
 
     try:
         connection = blocking_connection(bus)
     except pika.exceptions.AMQPError as exc:
-        raise BrokerUnavailable(f"RabbitMQ at {describe(bus)} is unavailable") from exc
+        raise BrokerUnavailable(f"RabbitMQ at {describe(bus)} is unavailable: {failure(exc)}") from exc
     try:
         work(connection.channel())
     finally:
