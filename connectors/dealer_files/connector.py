@@ -41,7 +41,7 @@ class DealerFilesConnector(Connector):
 
     def references(self) -> References:
         """The contracted volumes and the ERP sell-in, read from the files the settings name."""
-        return load_references(self.settings.contracts_file, self.settings.sell_in_file)
+        return load_references(self.settings.contracts_path, self.settings.sell_in_path)
 
     def check(self) -> None:
         """The three folders exist and are writable, the reference files load; the error says what to fix."""

@@ -2,7 +2,7 @@
 
 Both are files named in the settings, CSV (UTF-8, a BOM is fine) or YAML:
 
-    contracts (HUB_DEALER_FILES__CONTRACTS_FILE)   sell-in (HUB_DEALER_FILES__SELL_IN_FILE)
+    contracts (HUB_DEALER_FILES__CONTRACTS_PATH)   sell-in (HUB_DEALER_FILES__SELL_IN_PATH)
     dealer_code,annual_volume                      dealer_code,product_code,period_start,period_end,quantity
     D0031,240                                      D0031,MAT-10001,2026-11-01,2026-11-30,4
 
@@ -43,10 +43,10 @@ class References:
     sell_in: dict[SellInKey, Decimal] = field(default_factory=dict)
 
 
-def load_references(contracts_file: Path | None, sell_in_file: Path | None) -> References:
+def load_references(contracts_path: Path | None, sell_in_path: Path | None) -> References:
     """Both tables (empty when not configured); a broken file is a ConfigError naming file and row."""
-    contracts = _load(contracts_file, CONTRACT_COLUMNS, _contract, "HUB_DEALER_FILES__CONTRACTS_FILE")
-    sell_in = _load(sell_in_file, SELL_IN_COLUMNS, _sell_in, "HUB_DEALER_FILES__SELL_IN_FILE")
+    contracts = _load(contracts_path, CONTRACT_COLUMNS, _contract, "HUB_DEALER_FILES__CONTRACTS_PATH")
+    sell_in = _load(sell_in_path, SELL_IN_COLUMNS, _sell_in, "HUB_DEALER_FILES__SELL_IN_PATH")
     return References(dict(contracts), dict(sell_in))
 
 

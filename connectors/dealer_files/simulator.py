@@ -21,7 +21,7 @@ def simulated_settings() -> Iterator[dict[str, Any]]:
             folder.mkdir()
         drop_demo_files(folders["inbox"])
         contracts = write_contracts(root / "contracts.csv")
-        yield {"dealer_files": {**{k: str(v) for k, v in folders.items()}, "contracts_file": str(contracts),
+        yield {"dealer_files": {**{k: str(v) for k, v in folders.items()}, "contracts_path": str(contracts),
                                 "settle_s": 0}}
 
 

@@ -77,7 +77,7 @@ def dealer_files() -> Iterator[dict[str, Any]]:
         drop_demo_files(folders["inbox"])
         write_broken(folders["inbox"], "non_numeric_row7")
     contracts = write_contracts(root / "contracts.csv")
-    yield {"dealer_files": {**{k: str(v) for k, v in folders.items()}, "contracts_file": str(contracts),
+    yield {"dealer_files": {**{k: str(v) for k, v in folders.items()}, "contracts_path": str(contracts),
                             "settle_s": 0}}
 
 

@@ -42,7 +42,7 @@ def connector(root: Path) -> Connector:
     settings = {name: root / name for name in ("inbox", "quarantine", "processed")}
     contracts = write_contracts(root / "contracts.csv")
     return load_connector("dealer_files", load_settings(dealer_files={**settings, "settle_s": 0,
-                                                                     "contracts_file": contracts}))
+                                                                     "contracts_path": contracts}))
 
 
 @pytest.fixture

@@ -153,7 +153,7 @@ def test_derived_figures_and_flags(root: Path) -> None:
     write_csv(root / "inbox" / "a.csv", lines)
     contracts = write_contracts(root / "contracts.csv", {"D0031": 240})
     sell_in = write_sell_in(root / "sell_in.csv", lines, gap_on="MAT-10007", gap=5)
-    [page] = list(reports(make_connector(root, contracts_file=contracts, sell_in_file=sell_in)).read(None))
+    [page] = list(reports(make_connector(root, contracts_path=contracts, sell_in_path=sell_in)).read(None))
     by_product = {r.payload["产品编码"]: r.payload for r in page.records}
     odd = by_product["MAT-10001"]
     assert (odd["net_shipments"], odd["days_of_stock"]) == ("-3", "22.8")  # 15 / (240 / 365)
@@ -197,7 +197,7 @@ def test_the_stream_declares_what_the_pipeline_needs(root: Path) -> None:
 
 
 def test_check_passes_on_good_folders(root: Path) -> None:
-    make_connector(root, contracts_file=write_contracts(root / "contracts.csv")).check()
+    make_connector(root, contracts_path=write_contracts(root / "contracts.csv")).check()
 
 
 def test_check_names_a_missing_folder_and_its_setting(root: Path) -> None:
@@ -229,7 +229,7 @@ def test_check_reports_a_broken_contracts_file(root: Path) -> None:
     contracts = root / "contracts.csv"
     contracts.write_text("dealer_code,annual_volume\nD0031,\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="contracts.csv row 2"):
-        make_connector(root, contracts_file=contracts).check()
+        make_connector(root, contracts_path=contracts).check()
 
 
 def test_a_vanished_inbox_mid_read_is_unavailable(root: Path) -> None:

@@ -167,6 +167,6 @@ def test_a_broken_reference_table_is_a_config_error_naming_the_row(tmp_path: Pat
     path.write_text("dealer_code,annual_volume\nD0031,240\nD0045,lots\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="contracts.csv row 3") as info:
         load_references(path, None)
-    assert "HUB_DEALER_FILES__CONTRACTS_FILE" in str(info.value)
+    assert "HUB_DEALER_FILES__CONTRACTS_PATH" in str(info.value)
     with pytest.raises(ConfigError, match="cannot read"):
         load_references(tmp_path / "missing.csv", None)

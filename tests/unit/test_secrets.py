@@ -59,3 +59,30 @@ def test_a_mapping_file_with_a_literal_secret_is_refused(tmp_path) -> None:  # t
     problems = check_all(tmp_path)
     assert any("source.password" in p and "literal secret" in p for p in problems)
     assert not any("SECRET-CANARY" in p for p in problems)
+
+
+def _field_names(model: type, prefix: str = "HUB_") -> list[str]:
+    from pydantic import BaseModel
+
+    names = []
+    for name, info in model.model_fields.items():  # type: ignore[attr-defined]
+        names.append(prefix + name.upper())
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names += _field_names(annotation, f"{prefix}{name.upper()}__")
+    return names
+
+
+def test_no_setting_ends_in_file_because_that_suffix_names_a_secret_file() -> None:
+    from hub.core.settings import HubSettings
+
+    names = _field_names(HubSettings)
+    assert "HUB_BUS__URL" in names and "HUB_DEALER_FILES__CONTRACTS_PATH" in names
+    assert [n for n in names if n.endswith("_FILE")] == []
+
+
+def test_a_path_setting_is_read_from_its_variable(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    contracts = tmp_path / "contracts.csv"
+    contracts.write_text("dealer_code,annual_volume\n", encoding="utf-8")
+    monkeypatch.setenv("HUB_DEALER_FILES__CONTRACTS_PATH", str(contracts))
+    assert load_settings().dealer_files.contracts_path == contracts
