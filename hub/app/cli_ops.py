@@ -26,7 +26,7 @@ def _errors() -> Iterator[None]:
 def _tiers_file(path: str | None) -> Path:
     from hub.app.ops_settings import worker_settings
 
-    return Path(path) if path else worker_settings().tiers_file
+    return Path(path) if path else worker_settings().tiers_path
 
 
 @click.group("tiers")
@@ -35,7 +35,7 @@ def tiers() -> None:
 
 
 @tiers.command("check")
-@click.option("--file", "path", type=click.Path(dir_okay=False), help="tiers file (default HUB_WORKER__TIERS_FILE)")
+@click.option("--file", "path", type=click.Path(dir_okay=False), help="tiers file (default HUB_WORKER__TIERS_PATH)")
 def tiers_check(path: str | None) -> None:
     """Validate the tiers file (names, crons, tiers) and show which DAG or poller runs each stream."""
     from hub.app.tiers import REALTIME, load_tiers
@@ -59,7 +59,7 @@ def ops() -> None:
 
 
 @ops.command("watchdog")
-@click.option("--file", "path", type=click.Path(dir_okay=False), help="tiers file (default HUB_WORKER__TIERS_FILE)")
+@click.option("--file", "path", type=click.Path(dir_okay=False), help="tiers file (default HUB_WORKER__TIERS_PATH)")
 def ops_watchdog(path: str | None) -> None:
     """Check realtime is alive and fresh once; alert and exit 1 when it is not."""
     from hub.app.ops_settings import worker_settings

@@ -27,7 +27,7 @@ def web_registry(rt: Runtime, *, tiers_file: Path | None = None, broker: bool = 
 
     settings = worker_settings(rt.settings)
     if tiers_file is not None:
-        settings = settings.model_copy(update={"tiers_file": tiers_file})
+        settings = settings.model_copy(update={"tiers_path": tiers_file})
     registry = CollectorRegistry()
     HubMetrics(registry)
     topology = rt.topology

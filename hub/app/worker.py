@@ -68,7 +68,7 @@ class WorkerContext:
     def tiers(self) -> TiersConfig:
         """The tiers file (read on first use; only the pollers need it)."""
         if self._tiers is None:
-            self._tiers = load_tiers(self.settings.tiers_file)
+            self._tiers = load_tiers(self.settings.tiers_path)
         return self._tiers
 
 
@@ -356,7 +356,7 @@ def metrics_registry(context: WorkerContext) -> CollectorRegistry:
 
 def _stream_tiers(settings: WorkerSettings) -> dict[tuple[str, str], str]:
     try:
-        return load_tiers(settings.tiers_file, check_streams=False).stream_tiers()
+        return load_tiers(settings.tiers_path, check_streams=False).stream_tiers()
     except ConfigError as exc:  # metrics still work, only without the tier label
         log.warning("metrics: tiers file not used (%s)", str(exc).splitlines()[0])
         return {}

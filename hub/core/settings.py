@@ -8,15 +8,20 @@ project reads `os.environ`.
 from __future__ import annotations
 
 import functools
+import ipaddress
+import logging
 import os
 import re
+import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hub.core.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SUBSCRIBERS: dict[str, list[str]] = {
     # A CRM's sales module: golden masters, orders, contracts' results, receivables, inventory.
@@ -305,6 +310,103 @@ class WecomSettings(BaseModel):
         return value.rstrip("/")
 
 
+# The repository's own tiers file; deployments point HUB_WORKER__TIERS_PATH at the DAG folder's copy.
+DEFAULT_TIERS_PATH = Path(__file__).resolve().parents[2] / "dags" / "tiers.yaml"
+
+ROLES = ("viewer", "steward", "admin")
+Role = Literal["viewer", "steward", "admin"]
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class WorkerSettings(BaseModel):
+    """`hub worker`, the watchdog, the daily report and alert forwarding."""
+
+    name: str = Field("", description="worker name in heartbeats; empty: <host>:<pid>")
+    components: list[str] = Field(default_factory=lambda: ["relay", "erp_commands", "pollers"],
+                                  description="components this worker runs (see hub.app.worker.COMPONENTS)")
+    heartbeat_s: float = Field(10.0, gt=0, le=300, description="how often the worker writes its heartbeat")
+    shutdown_timeout_s: float = Field(60.0, gt=0, description="how long SIGTERM waits for batches in hand")
+    metrics_port: int = Field(9464, ge=0, le=65535, description="/metrics port of the worker; 0: no server")
+    metrics_addr: str = "0.0.0.0"
+    broker_metrics: bool = Field(True, description="expose queue depths (asks RabbitMQ at each scrape)")
+    tiers_path: Path = Field(DEFAULT_TIERS_PATH, description="the tiers file (dags/tiers.yaml)")
+    reports_dir: Path = Path("var/reports")
+    alert_robot: str = Field("alerts", description="WeCom robot (HUB_WECOM__ROBOT_KEYS) the web app's "
+                             "/alertmanager/webhook sends to")
+    alert_webhook_token: SecretStr = Field(SecretStr(""), description="bearer token Alertmanager sends to "
+                                           "/alertmanager/webhook; empty: no check")
+    alert_sender: str = Field("", description="'wecom:<robot>' (HUB_WECOM__ROBOT_KEYS) or 'module:function' "
+                              "taking a markdown text; empty: log only")
+
+    @field_validator("components")
+    @classmethod
+    def _no_duplicates(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a component is listed twice")
+        return value
+
+    @field_validator("alert_sender")
+    @classmethod
+    def _import_path(cls, value: str) -> str:
+        if value and ":" not in value:
+            raise ValueError("must be 'module:function'")
+        return value
+
+
+class WebSettings(BaseModel):
+    """`hub web`: the steward pages' sessions, sign-in and review SLA."""
+
+    secret_key: SecretStr = Field(SecretStr(""), description="signs session cookies; empty: a random key per "
+                                  "process (sessions end on restart and do not work across replicas)")
+    cookie_secure: Literal["auto", "always", "never"] = Field(
+        "auto", description="Secure flag of the session cookie; auto: when the request came over https")
+    session_max_age_s: int = Field(8 * 3600, ge=300, le=7 * 86400, description="a sign-in lasts this long")
+    trusted_proxies: list[str] = Field(default_factory=list, description="addresses or networks whose "
+                                       "user/role headers are believed (empty: header sign-in is off)")
+    proxy_user_header: str = "X-Remote-User"
+    proxy_role_header: str = "X-Remote-Role"
+    proxy_default_role: Role = Field("viewer", description="role of a proxy user without a valid role header")
+    sla_hours: float = Field(24.0, gt=0, description="a pending review older than this is overdue")
+    sla_hours_by_entity: dict[str, float] = Field(default_factory=dict, description="entity → SLA override")
+    base_url: str = Field("", description="public URL of the web app, for links in notifications")
+    default_language: Literal["zh", "en"] = "zh"
+    login_attempts: int = Field(5, ge=1, le=100, description="failed sign-ins before a 15-minute pause")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError("each entry must be an IP address or network (10.0.0.0/8)") from None
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    def networks(self) -> list[IpNetwork]:
+        """The trusted proxy networks."""
+        return [ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies]
+
+    def signing_key(self) -> str:
+        """The session signing key (a random one, with a warning, when none is configured)."""
+        key = self.secret_key.get_secret_value()
+        if not key:
+            log.warning("steward web: HUB_WEB__SECRET_KEY is not set; using a random key for this process")
+            key = secrets.token_urlsafe(32)
+            self.secret_key = SecretStr(key)
+        return key
+
+    def sla_for(self, entity: str) -> float:
+        """The review SLA of an entity in hours."""
+        return self.sla_hours_by_entity.get(entity, self.sla_hours)
+
+
 class SecretFilesSource(PydanticBaseSettingsSource):
     """`HUB_…_FILE=/run/secrets/x` reads the setting `HUB_…` from that file (Docker / Kubernetes secrets)."""
 
@@ -360,6 +462,8 @@ class HubSettings(BaseSettings):
     sap_rfc: SapRfcSettings = Field(default_factory=SapRfcSettings)
     mes: MesSettings = Field(default_factory=MesSettings)
     wecom: WecomSettings = Field(default_factory=WecomSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @field_validator("database_url")
     @classmethod

@@ -103,7 +103,7 @@ def test_sigterm_mid_work_finishes_the_batches_in_hand_and_loses_nothing(
     env = hub_env(hub_settings, HUB_SOAP_ERP__WSDL_URL=erp.wsdl_url, HUB_SOAP_ERP__PASSWORD=DEMO_PASSWORD,
                   HUB_SOAP_ERP__PAGE_SIZE="5", HUB_RELAY__BATCH_SIZE="50", HUB_LOG_LEVEL="INFO",
                   HUB_WORKER__COMPONENTS=json.dumps(["relay", "pollers", "erp_commands"]),
-                  HUB_WORKER__TIERS_FILE=str(tiers), HUB_WORKER__HEARTBEAT_S="0.2",
+                  HUB_WORKER__TIERS_PATH=str(tiers), HUB_WORKER__HEARTBEAT_S="0.2",
                   HUB_WORKER__METRICS_PORT=str(port), HUB_WORKER__METRICS_ADDR="127.0.0.1",
                   HUB_WORKER__NAME="test-worker")
     worker = subprocess.Popen([sys.executable, "-m", "hub.app.cli_worker"], env=env, stdout=subprocess.PIPE,

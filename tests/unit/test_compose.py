@@ -58,3 +58,15 @@ def test_mounted_repository_files_exist() -> None:
     assert missing == []
     for dockerfile in {s["build"]["dockerfile"] for s in SERVICES.values() if "build" in s}:
         assert (ROOT / dockerfile).is_file()
+
+
+def test_alertmanager_and_the_hub_receiver_share_the_webhook_token_secret() -> None:
+    alertmanager = yaml.safe_load((ROOT / "monitoring/alertmanager.yml").read_text(encoding="utf-8"))
+    files = [c["http_config"]["authorization"]["credentials_file"] for r in alertmanager["receivers"]
+             for c in r.get("webhook_configs", [])]
+    assert files and all(f.startswith("/run/secrets/") for f in files)
+    secret = files[0].rsplit("/", 1)[-1]
+    assert secret in SERVICES["alertmanager"]["secrets"] and secret in COMPOSE["secrets"]
+    web = SERVICES["hub-web"]
+    assert web["environment"]["HUB_WORKER__ALERT_WEBHOOK_TOKEN_FILE"] == f"/run/secrets/{secret}"
+    assert "HUB_WEB__SECRET_KEY_FILE" in web["environment"]  # sessions survive restarts and replicas

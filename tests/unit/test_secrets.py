@@ -86,3 +86,14 @@ def test_a_path_setting_is_read_from_its_variable(tmp_path, monkeypatch: pytest.
     contracts.write_text("dealer_code,annual_volume\n", encoding="utf-8")
     monkeypatch.setenv("HUB_DEALER_FILES__CONTRACTS_PATH", str(contracts))
     assert load_settings().dealer_files.contracts_path == contracts
+
+
+def test_worker_and_web_secrets_come_from_files_too(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "token").write_text("alert-token-canary\n", encoding="utf-8")
+    (tmp_path / "key").write_text("web-key-canary\n", encoding="utf-8")
+    monkeypatch.setenv("HUB_WORKER__ALERT_WEBHOOK_TOKEN_FILE", str(tmp_path / "token"))
+    monkeypatch.setenv("HUB_WEB__SECRET_KEY_FILE", str(tmp_path / "key"))
+    settings = load_settings()
+    assert settings.worker.alert_webhook_token.get_secret_value() == "alert-token-canary"
+    assert settings.web.signing_key() == "web-key-canary"
+    assert "canary" not in repr(settings)
