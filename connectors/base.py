@@ -11,7 +11,12 @@ import abc
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from hub.core.settings import HubSettings
 
 Cursor = dict[str, Any]
 
@@ -85,6 +90,50 @@ class Connector(abc.ABC):
 
     def close(self) -> None:
         """Release connections; default: nothing to release."""
+
+
+SettingsT = TypeVar("SettingsT")
+ClientT = TypeVar("ClientT")
+
+
+class ClientConnector(Connector, Generic[SettingsT, ClientT]):
+    """A connector that reaches its system through one client, built on first use, closed with it.
+
+    Its settings are the `HubSettings` section named like the connector (`settings.soap_erp`);
+    `default_client` builds the client from them (a test may pass another factory).
+    """
+
+    def __init__(self, settings: SettingsT, client_factory: Callable[[SettingsT], ClientT] | None = None) -> None:
+        self.settings = settings
+        self._client_factory = client_factory or self.default_client
+        self._client: ClientT | None = None
+
+    @staticmethod
+    @abc.abstractmethod
+    def default_client(settings: Any) -> Any:
+        """The real client for the settings (imports its protocol library only now)."""
+
+    @classmethod
+    def from_settings(cls, settings: HubSettings) -> Self:
+        """The connector for its section of the settings; nothing touches the network yet."""
+        return cls(getattr(settings, cls.name))
+
+    @property
+    def system(self) -> str:
+        """The system name in event types and ids (the section's `system` setting)."""
+        return str(self.settings.system)  # type: ignore[attr-defined]
+
+    def client(self) -> ClientT:
+        """The shared client, built on first use."""
+        if self._client is None:
+            self._client = self._client_factory(self.settings)
+        return self._client
+
+    def close(self) -> None:
+        """Close the client, if one was built."""
+        if self._client is not None:
+            self._client.close()  # type: ignore[attr-defined]
+            self._client = None
 
 
 RecordSink = Callable[[str, SourceRecord], None]

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from connectors.base import Connector, Stream
+from connectors.base import ClientConnector, Stream
 from connectors.mes.streams import STREAMS
 
 if TYPE_CHECKING:
     from connectors.mes.client import MesClient
-    from hub.core.settings import HubSettings, MesSettings
+    from hub.core.settings import MesSettings
 
 log = logging.getLogger(__name__)
-
-ClientFactory = Callable[["MesSettings"], "MesClient"]
 
 
 def default_client(settings: MesSettings) -> MesClient:
@@ -25,31 +22,11 @@ def default_client(settings: MesSettings) -> MesClient:
     return MesClient(settings)
 
 
-class MesConnector(Connector):
+class MesConnector(ClientConnector["MesSettings", "MesClient"]):
     """A manufacturing execution system's database: work orders and their progress."""
 
     name = "mes"
-
-    def __init__(self, settings: MesSettings, client_factory: ClientFactory = default_client) -> None:
-        self.settings = settings
-        self._client_factory = client_factory
-        self._client: MesClient | None = None
-
-    @classmethod
-    def from_settings(cls, settings: HubSettings) -> MesConnector:
-        """The connector for `settings.mes`; nothing connects yet."""
-        return cls(settings.mes)
-
-    @property
-    def system(self) -> str:
-        """The system name in ids (settings.mes.system, "mes" by default)."""
-        return self.settings.system
-
-    def client(self) -> MesClient:
-        """The shared client, built on first use."""
-        if self._client is None:
-            self._client = self._client_factory(self.settings)
-        return self._client
+    default_client = staticmethod(default_client)
 
     def check(self) -> None:
         """Connect, reflect the table and check the column map; errors name what to fix."""
@@ -59,9 +36,3 @@ class MesConnector(Connector):
     def streams(self) -> list[Stream]:
         """Work orders."""
         return [cls(self.client, self.settings.page_size, self.settings.overlap_s) for cls in STREAMS]
-
-    def close(self) -> None:
-        """Dispose of the engine, if one was created."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None

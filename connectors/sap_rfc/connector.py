@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from connectors.base import Connector, Stream
+from connectors.base import ClientConnector, Stream
 from connectors.sap_rfc.streams import STREAMS
 from hub.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from connectors.sap_rfc.client import Connect, SapRfcClient
-    from hub.core.settings import HubSettings, SapRfcSettings
+    from hub.core.settings import SapRfcSettings
 
 log = logging.getLogger(__name__)
-
-ClientFactory = Callable[["SapRfcSettings"], "SapRfcClient"]
 
 
 def logon_params(settings: SapRfcSettings) -> dict[str, str]:
@@ -49,31 +46,11 @@ def _simulator() -> ModuleType:
     return sap_rfc_fake
 
 
-class SapRfcConnector(Connector):
+class SapRfcConnector(ClientConnector["SapRfcSettings", "SapRfcClient"]):
     """SAP ECC or S/4HANA reached over RFC: customers, materials, sales orders, stock, receivables."""
 
     name = "sap_rfc"
-
-    def __init__(self, settings: SapRfcSettings, client_factory: ClientFactory = default_client) -> None:
-        self.settings = settings
-        self._client_factory = client_factory
-        self._client: SapRfcClient | None = None
-
-    @classmethod
-    def from_settings(cls, settings: HubSettings) -> SapRfcConnector:
-        """The connector for `settings.sap_rfc`; nothing logs on yet."""
-        return cls(settings.sap_rfc)
-
-    @property
-    def system(self) -> str:
-        """The system name in event types and ids (settings.sap_rfc.system, "sap" by default)."""
-        return self.settings.system
-
-    def client(self) -> SapRfcClient:
-        """The shared client, built on first use (it logs on at its first call)."""
-        if self._client is None:
-            self._client = self._client_factory(self.settings)
-        return self._client
+    default_client = staticmethod(default_client)
 
     def check(self) -> None:
         """Log on, ping and probe RFC_READ_TABLE: SourceAuthError / SourceUnavailable / ConfigError say what to fix."""
@@ -83,9 +60,3 @@ class SapRfcConnector(Connector):
     def streams(self) -> list[Stream]:
         """Customers, materials, sales orders, inventory and receivables."""
         return [cls(self.client, self.settings) for cls in STREAMS]
-
-    def close(self) -> None:
-        """Close the RFC connection, if one was opened."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None

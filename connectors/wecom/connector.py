@@ -7,10 +7,9 @@ Approvals and external contacts arrive by callback (`hub/app/web_wecom.py`), not
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from connectors.base import Connector, Stream
+from connectors.base import ClientConnector, Stream
 from connectors.wecom.streams import CheckinStream
 from hub.core.errors import ConfigError
 
@@ -18,15 +17,13 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
     from connectors.wecom.client import WecomClient
-    from hub.core.settings import HubSettings, WecomSettings
+    from hub.core.settings import WecomSettings
 
 log = logging.getLogger(__name__)
 
 APPS = ("checkin", "approval", "contact", "directory")
 SETTING_NAMES = {app: f"HUB_WECOM__{app.upper()}_SECRET" for app in APPS}
 SETTING_NAMES["directory"] = "HUB_WECOM__DIRECTORY_SECRET (or HUB_WECOM__CHECKIN_SECRET when it is empty)"
-
-ClientFactory = Callable[["WecomSettings"], "WecomClient"]
 
 
 def app_secrets(settings: WecomSettings) -> dict[str, SecretStr]:
@@ -44,31 +41,11 @@ def default_client(settings: WecomSettings) -> WecomClient:
                        setting_names=SETTING_NAMES, timeout_s=settings.timeout_s, retries=settings.retries)
 
 
-class WecomConnector(Connector):
+class WecomConnector(ClientConnector["WecomSettings", "WecomClient"]):
     """WeChat Work: check-ins polled; approvals and external contacts by callback; group robots."""
 
     name = "wecom"
-
-    def __init__(self, settings: WecomSettings, client_factory: ClientFactory = default_client) -> None:
-        self.settings = settings
-        self._client_factory = client_factory
-        self._client: WecomClient | None = None
-
-    @classmethod
-    def from_settings(cls, settings: HubSettings) -> WecomConnector:
-        """The connector for `settings.wecom`; nothing touches the network yet."""
-        return cls(settings.wecom)
-
-    @property
-    def system(self) -> str:
-        """The system name in event ids and sources (settings.wecom.system, "wecom" by default)."""
-        return self.settings.system
-
-    def client(self) -> WecomClient:
-        """The shared client, built on first use."""
-        if self._client is None:
-            self._client = self._client_factory(self.settings)
-        return self._client
+    default_client = staticmethod(default_client)
 
     def configured_apps(self) -> list[str]:
         """Apps with a secret (the directory counts only with its own secret)."""
@@ -91,9 +68,3 @@ class WecomConnector(Connector):
     def streams(self) -> list[Stream]:
         """Check-ins (the only polled entity)."""
         return [CheckinStream(self.client, self.settings)]
-
-    def close(self) -> None:
-        """Close the client's HTTP connections, if they were opened."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
