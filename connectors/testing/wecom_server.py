@@ -39,12 +39,12 @@ import zlib
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from connectors.testing.loopback import LoopbackServer
 from connectors.wecom.crypto import WecomCrypto
 
 log = logging.getLogger(__name__)
@@ -311,8 +311,10 @@ class _Server(ThreadingHTTPServer):
     owner: WecomServer
 
 
-class WecomServer:
+class WecomServer(LoopbackServer):
     """The simulator: start it (a context manager), point the hub at `url`, inspect and break it."""
+
+    thread_name = "wecom-simulator"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, data: WecomData | None = None, *,
                  corp_id: str = DEMO_CORP_ID, app_secrets: dict[str, str] | None = None,
@@ -333,35 +335,14 @@ class WecomServer:
         self._delays: dict[str, float] = {}
         self._robot_sends: dict[str, deque[float]] = defaultdict(deque)
         self._lock = threading.Lock()
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._init_lifecycle()
 
     # ------------------------------------------------------------------------------ lifecycle
 
-    def start(self) -> WecomServer:
-        """Listen (on a free port when port is 0) in a background thread."""
-        self._httpd = _Server((self.host, self.port), _Handler)
-        self._httpd.owner = self
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="wecom-simulator", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop listening."""
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
+    def _bind(self) -> _Server:
+        server = _Server((self.host, self.port), _Handler)
+        server.owner = self
+        return server
 
     @property
     def url(self) -> str:
@@ -424,7 +405,7 @@ class WecomServer:
         with self._lock:
             self._calls[path] += 1
             fault = self._take_fault(path)
-        time.sleep(self._delays.get(path, 0.0) + (fault.delay_s if fault else 0.0))
+        self._stopping.wait(self._delays.get(path, 0.0) + (fault.delay_s if fault else 0.0))
         if fault is not None and fault.http_status:
             return fault.http_status, b"simulated failure"
         if fault is not None and fault.errcode is not None:
