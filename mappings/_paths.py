@@ -129,7 +129,8 @@ def _wildcard_getter(parts: tuple[Part, ...], rooted: bool) -> Getter:
 
 
 def _rest_getter(parts: tuple[Part, ...]) -> Callable[[Any], Any]:
+    """The rest of a path after `[*]`; an element may be anything, so no `_key_getter` fast path."""
     if not parts:
         return lambda item: item
-    rest = compile_getter(SourcePath("", parts))
+    rest = _wildcard_getter(parts, False) if None in parts else _walk_getter(parts, False)
     return lambda item: rest(item, item)

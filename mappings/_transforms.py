@@ -366,13 +366,15 @@ def quantizer(scale: int, rounding: str = ROUND_HALF_UP) -> Callable[[Any], str]
 
 
 def _exact(v: Any) -> str:
-    """Number → exact decimal text without exponent or trailing zeros (never `-0`)."""
+    """Number → exact decimal text without exponent or trailing zeros (never `-0`); at most 60 digits a side."""
     try:
         d = (Decimal(v) if type(v) is str else to_decimal(v)).normalize(_CTX)
-    except InvalidOperation:
+    except ArithmeticError:  # InvalidOperation, or Overflow beyond the context's exponent range
         raise _number_problem(v) from None
     if not d.is_finite():
         raise TransformError("not a finite number")
+    if not d.is_zero() and not -_CTX.prec < d.adjusted() < _CTX.prec:  # 1E+999999: a million digits
+        raise TransformError("too many digits")
     return format(abs(d) if d.is_zero() else d, "f")
 
 
@@ -409,22 +411,34 @@ def _sap_number(p: dict[str, Any], ctx: BuildContext) -> Fn:
 
 @transform("int")
 def _int(p: dict[str, Any], ctx: BuildContext) -> Fn:
-    """Whole number: `"10"` → `10`, `"10.000"` → `10`; `"10.5"` is an error."""
+    """Whole number: `"10"` → `10`, `"10.000"` → `10`; `"10.5"` and numbers beyond 64 bits are errors."""
 
     def to_int(v: Any) -> int:
         if type(v) is int:
-            return v
+            return _in_int64(v)
         if type(v) is str:
             try:
-                return int(v)
+                return _in_int64(int(v))
             except ValueError:
                 pass
         d = to_decimal(v)
         if d != d.to_integral_value():
             raise TransformError("not a whole number")
+        if not _INT64_MIN <= d <= _INT64_MAX:  # before int(): 1E+999999 would be a million digits
+            raise TransformError(_INT64_PROBLEM)
         return int(d)
 
     return to_int
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_INT64_PROBLEM = "outside the 64-bit integer range (events carry JSON numbers every consumer can read)"
+
+
+def _in_int64(n: int) -> int:
+    if not _INT64_MIN <= n <= _INT64_MAX:
+        raise TransformError(_INT64_PROBLEM)
+    return n
 
 
 @transform("number")

@@ -17,6 +17,7 @@ import shutil
 import time
 import uuid
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,11 @@ from connectors.dealer_files.template import Cells, file_problem
 from hub.core.errors import HubError, SourceAuthError, SourceUnavailable
 
 SUFFIXES = (".csv", ".xlsx")
+# What zipfile and openpyxl raise on a damaged workbook: broken zip or deflate data, XML that does
+# not parse (ElementTree's and lxml's errors are SyntaxErrors), and parts that are missing, point
+# nowhere or hold values of the wrong type.
+DAMAGED_WORKBOOK = (zipfile.BadZipFile, zlib.error, EOFError, SyntaxError, LookupError, ValueError, TypeError,
+                    AttributeError, ArithmeticError, OSError)
 MAX_UNZIPPED_BYTES = 200_000_000  # an XLSX is a zip: refuse one that would inflate beyond this
 CSV_DELIMITERS = (",", "\t", ";")
 CHINA = dt.timezone(dt.timedelta(hours=8))
@@ -198,13 +204,13 @@ def _xlsx_cells(data: bytes) -> Iterator[Cells]:
     _refuse_zip_bomb(data)
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError):
+    except (InvalidFileException, *DAMAGED_WORKBOOK):
         raise file_problem("不是有效的 XLSX 文件", "not a valid XLSX workbook") from None
     try:
         sheet = book.worksheets[0]
         for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
             yield number, list(values)
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+    except DAMAGED_WORKBOOK as exc:
         raise file_problem("XLSX 文件已损坏", f"damaged XLSX workbook ({type(exc).__name__})") from None
     finally:
         book.close()
@@ -214,7 +220,7 @@ def _refuse_zip_bomb(data: bytes) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             inflated = sum(info.file_size for info in archive.infolist())
-    except zipfile.BadZipFile:
+    except DAMAGED_WORKBOOK:
         raise file_problem("不是有效的 XLSX 文件", "not a valid XLSX workbook") from None
     if inflated > MAX_UNZIPPED_BYTES:
         raise file_problem("XLSX 文件解压后过大", "XLSX workbook inflates beyond the size limit")

@@ -21,6 +21,7 @@ from typing import Any
 MAX_ERRORS = 200
 HEADER_SEARCH_ROWS = 5  # a title row or two above the header is fine
 MAX_CODE_LENGTH = 64
+MAX_DIGITS, MAX_DECIMALS = 15, 6  # a quantity is below 10^15 and needs at most 6 decimals
 UNITS = ("台", "套", "件", "个", "只", "箱", "千克", "kg", "吨", "米")
 PERIOD_TYPES = {"周": "周", "周报": "周", "w": "周", "week": "周", "weekly": "周",
                 "月": "月", "月报": "月", "m": "月", "month": "月", "monthly": "月"}
@@ -220,6 +221,8 @@ def _quantity(raw: Any) -> str:
         raise ValueError("不是数字|not a number") from None
     if not value.is_finite():
         raise ValueError("不是数字|not a number")
+    if value and not -MAX_DECIMALS <= value.adjusted() < MAX_DIGITS:  # 1E+999999 is a million digits
+        raise ValueError(f"数值超出范围|out of range (below 10^{MAX_DIGITS}, at most {MAX_DECIMALS} decimals)")
     return decimal_text(value)
 
 

@@ -20,6 +20,7 @@ import orjson
 
 METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 MAX_SEQ = 2**63 - 1
+MAX_TS_MS = 10**14
 
 # Dead-letter reason → metrics outcome: the label set of hub_iot_readings_total stays small and fixed.
 OUTCOME_OF_REASON = {
@@ -124,9 +125,9 @@ def _metrics(raw: Any) -> dict[str, float] | Rejection:
 
 
 def parse_ts(value: Any) -> int | None:
-    """Epoch milliseconds of an RFC 3339 string with an offset or of an integer epoch-ms; else None."""
+    """Epoch ms (1970 to 5138) of an RFC 3339 string with an offset or of an integer epoch-ms; else None."""
     if _is_int(value):
-        return int(value) if 0 <= value < 10**14 else None
+        return int(value) if 0 <= value < MAX_TS_MS else None
     if not isinstance(value, str) or len(value) > 40:
         return None
     try:
@@ -135,7 +136,8 @@ def parse_ts(value: Any) -> int | None:
         return None
     if moment.tzinfo is None:  # a local time without offset is ambiguous across plants
         return None
-    return round(moment.timestamp() * 1000)
+    ts_ms = round(moment.timestamp() * 1000)
+    return ts_ms if 0 <= ts_ms < MAX_TS_MS else None  # year 1 minus an offset has no UTC date
 
 
 def iso_ms(ts_ms: int) -> str:

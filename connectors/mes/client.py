@@ -251,8 +251,10 @@ def _read_only_engine(url: URL, timeout_s: int) -> Engine:
         if not path or path == ":memory:" or path.startswith("file:"):
             raise ConfigError("HUB_MES__URL: an SQLite MES must be a file path (sqlite:///path/to/mes.db)")
         uri = "file:" + urllib.parse.quote(str(Path(path).resolve()))
-        return create_engine(url.set(database=uri, query={"mode": "ro", "uri": "true"}), poolclass=NullPool,
-                             connect_args={"timeout": timeout_s})
+        engine = create_engine(url.set(database=uri, query={"mode": "ro", "uri": "true"}), poolclass=NullPool,
+                               connect_args={"timeout": timeout_s})
+        event.listen(engine, "connect", _sqlite_lenient_text)
+        return engine
     if backend == "postgresql":
         options = f"-c default_transaction_read_only=on -c statement_timeout={timeout_s * 1000}"
         return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2,
@@ -263,6 +265,16 @@ def _read_only_engine(url: URL, timeout_s: int) -> Engine:
     else:
         log.warning("MES on %s: the hub cannot make the connection read-only; give it a read-only user", backend)
     return engine
+
+
+def _sqlite_lenient_text(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite keeps whatever bytes a writer stored as TEXT: read those that are not UTF-8 with U+FFFD
+    (as text_of reads bytes) rather than fail the whole page on one row."""
+    dbapi_connection.text_factory = _lenient_text
+
+
+def _lenient_text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
 
 
 def _mysql_read_only(dbapi_connection: Any, _record: Any) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
+import orjson
 import tenacity
 from pydantic import SecretStr
 
@@ -34,6 +36,7 @@ from hub.core.errors import (
 log = logging.getLogger(__name__)
 
 PARTS_PATH = "/api/v1/parts"
+_TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")  # RFC 6750 b64token: what a Bearer header can carry
 REJECTED_STATUSES = frozenset({400, 404, 409, 422})
 USER_AGENT = "crm-hub-plm/1.0"
 
@@ -89,7 +92,11 @@ class PlmClient:
     def ping(self) -> int:
         """Fetch a token and one part: proves the address, the credentials and the API; the part count."""
         answer = self._json(self._get(PARTS_PATH, {"page": 1, "pageSize": 1}), "parts")
-        return int(answer.get("totalItems") or 0)
+        try:
+            return int(answer.get("totalItems") or 0)
+        except (TypeError, ValueError):
+            raise SourceProtocolError("PLM parts answer has a totalItems that is not a number",
+                                      field="totalItems") from None
 
     def parts(self, modified_since: str | None, page: int, page_size: int,
               etag: str | None = None) -> PartsPage | None:
@@ -104,7 +111,7 @@ class PlmClient:
         items = answer.get("items")
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise SourceProtocolError("PLM parts answer has no list of items", field="items")
-        return PartsPage(items, _next_page(answer, page), response.headers.get("ETag"))
+        return PartsPage(items, _next_page(answer, page), _etag(response.headers.get("ETag")))
 
     def part(self, number: str) -> dict[str, Any] | None:
         """The part master with every revision and its lifecycle state; None when the PLM has no such part."""
@@ -171,8 +178,8 @@ class PlmClient:
                                   "HUB_PLM__CLIENT_SECRET")
         answer = self._json(self._checked(response, "/oauth/token"), "token")
         value, expires_in = answer.get("access_token"), answer.get("expires_in", 3600)
-        if not isinstance(value, str) or not value or not isinstance(expires_in, int | float):
-            raise SourceProtocolError("PLM token answer lacks access_token or expires_in",
+        if not isinstance(value, str) or not _TOKEN.fullmatch(value) or not isinstance(expires_in, int | float):
+            raise SourceProtocolError("PLM token answer lacks a usable access_token or expires_in",
                                       field="access_token")
         self.token_fetches += 1
         lifetime = max(float(expires_in) - self.refresh_margin_s, 0.0)
@@ -220,9 +227,13 @@ class PlmClient:
         return _raise(SourceProtocolError(f"PLM answered {_kind(path)} with unexpected HTTP {status}"))
 
     def _json(self, response: httpx.Response, what: str) -> dict[str, Any]:
-        """The JSON object of a response; anything else is a SourceProtocolError (the body is not quoted)."""
+        """The JSON object of a response; anything else is a SourceProtocolError (the body is not quoted).
+
+        orjson, not `response.json()`: it refuses invalid UTF-8, lone surrogate escapes (text no event
+        could carry) and nesting deeper than 1024 levels, where the json module hits the recursion limit.
+        """
         try:
-            answer = response.json()
+            answer = orjson.loads(response.content)
         except ValueError:
             raise SourceProtocolError(f"PLM at {self.address} sent malformed JSON for {what}") from None
         if not isinstance(answer, dict):
@@ -284,11 +295,16 @@ def _next_page(answer: dict[str, Any], page: int) -> int | None:
     return None
 
 
+def _etag(value: str | None) -> str | None:
+    """An ETag that can go back in If-None-Match (printable ASCII); None for anything else."""
+    return value if value and value.isascii() and value.isprintable() else None
+
+
 def _retry_after(value: str | None) -> float | None:
     """Retry-After in seconds: delta-seconds or an HTTP date; None when absent or unreadable."""
     if not value:
         return None
-    if value.strip().isdigit():
+    if value.strip().isdecimal():  # not isdigit(): "²" is a digit that float() refuses
         return float(value.strip())
     try:
         moment = email.utils.parsedate_to_datetime(value)

@@ -201,8 +201,8 @@ def _text(value: Any) -> str:
 
 def latest_released_revision(master: dict[str, Any] | None) -> str | None:
     """The highest RELEASED revision label of a part master (A < B < … < Z < AA; 1 < 2 < … < 10)."""
-    revisions = (master or {}).get("revisions") or []
-    released = [str(r.get("revision")) for r in revisions
+    revisions = (master or {}).get("revisions")
+    released = [str(r.get("revision")) for r in (revisions if isinstance(revisions, list) else [])
                 if isinstance(r, dict) and r.get("lifecycleState") == PUBLISHED_STATE and r.get("revision")]
     return max(released, key=revision_order, default=None)
 

@@ -161,6 +161,18 @@ def parse_wa(wa: str, cols: Sequence[Column]) -> Row:
     return {c.name: wa[c.offset:c.offset + c.length].strip() for c in cols}
 
 
+def work_areas(result: dict[str, Any], fields: Sequence[str]) -> list[Row]:
+    """RFC_READ_TABLE's DATA cut at its FIELDS; SourceProtocolError when a field or the table is malformed."""
+    cols = columns(result.get("FIELDS") or [])
+    missing = sorted(set(fields) - {c.name for c in cols})
+    if missing:
+        raise SourceProtocolError(f"RFC_READ_TABLE returned FIELDS without {', '.join(missing)}")
+    data = result.get("DATA") or []
+    if not isinstance(data, list | tuple) or not all(isinstance(line, dict) for line in data):
+        raise SourceProtocolError("RFC_READ_TABLE returned DATA that is not a table of work areas")
+    return [parse_wa(str(line.get("WA", "")), cols) for line in data]
+
+
 # ------------------------------------------------------------------------------------------ client
 
 
@@ -319,8 +331,7 @@ class SapRfcClient:
             if exc.key == "DATA_BUFFER_EXCEEDED":
                 raise _TooWide(group) from None
             raise
-        cols = columns(result.get("FIELDS") or [])
-        return [parse_wa(str(line.get("WA", "")), cols) for line in result.get("DATA") or []]
+        return work_areas(result, fields)
 
     # -------------------------------------------------------------------------------- sales orders
 
@@ -375,9 +386,12 @@ def _split(plan: list[tuple[str, ...]], group: int, keys: Key, table: str) -> li
 
 
 def bapi_error(subject: str, messages: Any) -> SourceRejected | None:
-    """SourceRejected for the first E or A message of a BAPI RETURN (a table or one structure)."""
-    rows = [messages] if isinstance(messages, dict) else list(messages or [])
-    for row in rows:
+    """SourceRejected for the first E or A message of a BAPI RETURN (a table or one structure).
+
+    Anything in RETURN that is not a message structure is no message.
+    """
+    rows = [messages] if isinstance(messages, dict) else messages if isinstance(messages, list | tuple) else []
+    for row in (r for r in rows if isinstance(r, dict)):
         if str(row.get("TYPE", "")).strip() in ("E", "A"):
             text = _short(str(row.get("MESSAGE", "")).strip()) or f"message {row.get('ID', '')} {row.get('NUMBER', '')}"
             field = str(row.get("FIELD") or row.get("PARAMETER") or "").strip() or None

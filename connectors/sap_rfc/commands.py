@@ -93,7 +93,7 @@ def alpha(value: str, width: int) -> str:
 def _item(line: dict[str, Any], n: int) -> dict[str, Any]:
     where = f"/lines/{n}"
     number = _text(line, "line_no", where)
-    if not number.isdigit() or not 0 < int(number) <= 9999:
+    if not (number.isascii() and number.isdigit()) or not 0 < int(number) <= 9999:
         raise MappingError("must be a line number from 1 to 9999", field=f"{where}/line_no")
     return {"ITM_NUMBER": f"{int(number) * 10:06d}",  # SAP numbers items 10, 20, 30 …
             "MATERIAL": alpha(_text(line, "product_source_id", where), 18),

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+PACKED_DIGITS = 31  # an ABAP packed number (type P) has at most 31 digits
 MAX_SEEN = 50_000  # fingerprints kept for the cursor's day; beyond, a re-read may emit a duplicate id
 LANGUAGES = {"ZH": "1", "EN": "E", "DE": "D", "JA": "J"}  # logon language → SAP's one-character SPRAS
 
@@ -123,15 +124,18 @@ def _shift(day: str, days: int) -> str:
 
 
 def amount(text: str | None) -> Decimal | None:
-    """SAP number text to Decimal: `"1234.50-"` → -1234.50; None when blank or not a number."""
+    """SAP number text to Decimal: `"1234.50-"` → -1234.50; None when blank or not a number SAP could hold."""
     value = (text or "").strip().replace(",", "")
     if not value:
         return None
     sign = -1 if value.endswith("-") else 1
     try:
-        return sign * Decimal(value.rstrip("-"))
+        number = Decimal(value.rstrip("-"))
     except InvalidOperation:
         return None
+    if not number.is_finite() or abs(number.adjusted()) > PACKED_DIGITS:  # NaN, 1E+999999999: no sums
+        return None
+    return sign * number
 
 
 # ----------------------------------------------------------------------------------- base stream
@@ -439,7 +443,10 @@ def due_date(row: Row) -> str:
     """The net due date: baseline ZFBDT (else BLDAT) plus ZBD3T, ZBD2T or ZBD1T days; "" when unknown."""
     baseline = next((row.get(f, "") for f in ("ZFBDT", "BLDAT") if valid_day(row.get(f, ""))), "")
     days = next((d for d in (amount(row.get(f)) for f in ("ZBD3T", "ZBD2T", "ZBD1T")) if d), Decimal(0))
-    return _shift(baseline, int(days)) if baseline else ""
+    try:
+        return _shift(baseline, int(days)) if baseline else ""
+    except OverflowError:  # a day count beyond the calendar: not a due date
+        return ""
 
 
 # --------------------------------------------------------------------------------------- inventory

@@ -59,7 +59,7 @@ class CallbackMessage:
     def create_time(self) -> int:
         """CreateTime as Unix seconds (0 when absent)."""
         value = str(self.fields.get("CreateTime") or "0")
-        return int(value) if value.isdigit() else 0
+        return int(value) if value.isascii() and value.isdigit() and len(value) <= 12 else 0
 
     def dedupe_key(self) -> str:
         """The id WeCom's retries share: MsgId, else FromUserName + CreateTime + Event + a digest.
@@ -143,7 +143,8 @@ class CallbackProcessor:
             return self._letter(message, APPROVAL_TYPE, "sys_approval_change without ApprovalInfo/SpNo")
         change = str(info.get("StatuChangeEvent") or "") if isinstance(info, dict) else ""
         detail = self._client().approval_detail(sp_no)
-        payload = approval_payload(detail, int(change) if change.isdigit() else None, self._changed_at(message))
+        event = int(change) if change.isascii() and change.isdigit() and len(change) <= 9 else None
+        payload = approval_payload(detail, event, self._changed_at(message))
         return self._build("approval", APPROVAL_TYPE, "wecom/approval", sp_no, payload)
 
     def contact(self, message: CallbackMessage) -> Outcome:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 from pydantic import SecretStr
 
 from connectors.wecom.errors import WecomAuthError, WecomRejected, WecomUnavailable
@@ -113,8 +114,8 @@ class WecomClient:
         if not 0 < len(userids) <= MAX_USERS or not 0 <= end - start <= MAX_SPAN_S:
             raise ValueError(f"getcheckindata takes 1..{MAX_USERS} users and at most 30 days")
         body = {"opencheckindatatype": kind, "starttime": start, "endtime": end, "useridlist": userids}
-        rows = self.call("checkin", "POST", "/cgi-bin/checkin/getcheckindata", body=body).get("checkindata")
-        return list(rows or [])
+        path = "/cgi-bin/checkin/getcheckindata"
+        return _rows(self.call("checkin", "POST", path, body=body), "checkindata", path)
 
     def approval_detail(self, sp_no: str) -> dict[str, Any]:
         """The approval (审批单) with this number, as oa/getapprovaldetail's `info`."""
@@ -130,7 +131,7 @@ class WecomClient:
         for _page in range(100):
             data = self.call("contact", "GET", "/cgi-bin/externalcontact/get", params=params)
             contact = data.get("external_contact")
-            follow += list(data.get("follow_user") or [])
+            follow += _rows(data, "follow_user", "externalcontact/get")
             if not data.get("next_cursor"):
                 break
             params = {"external_userid": external_userid, "cursor": str(data["next_cursor"])}
@@ -144,7 +145,7 @@ class WecomClient:
         members: list[dict[str, Any]] = []
         for _page in range(1000):
             data = self.call("directory", "POST", "/cgi-bin/user/list_id", body=body)
-            members += list(data.get("dept_user") or [])
+            members += [m for m in _rows(data, "dept_user", "user/list_id") if isinstance(m, dict)]
             if not data.get("next_cursor"):
                 return members
             body = {"limit": 10000, "cursor": str(data["next_cursor"])}
@@ -254,8 +255,8 @@ class WecomClient:
         if response.status_code >= 400:
             raise WecomRejected(f"WeCom answered {path} with HTTP {response.status_code}; "
                                 "check HUB_WECOM__API_BASE_URL")
-        try:
-            data = response.json()
+        try:  # orjson: refuses invalid UTF-8, lone surrogates and nesting json would recurse into
+            data = orjson.loads(response.content)
         except ValueError:
             raise SourceProtocolError(f"WeCom answered {path} with something that is not JSON") from None
         if not isinstance(data, dict):
@@ -294,6 +295,16 @@ class WecomClient:
 
     def _setting(self, app: str) -> str:
         return self._setting_names.get(app, f"HUB_WECOM__{app.upper()}_SECRET")
+
+
+def _rows(data: dict[str, Any], name: str, path: str) -> list[Any]:
+    """The array `name` of an answer ([] when absent or empty); SourceProtocolError when it is not an array."""
+    rows = data.get(name)
+    if not rows:
+        return []
+    if not isinstance(rows, list):
+        raise SourceProtocolError(f"WeCom answered {path} with a {name} that is not a list", field=name)
+    return rows
 
 
 def _errcode(data: dict[str, Any]) -> int:

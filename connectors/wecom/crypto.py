@@ -30,6 +30,7 @@ from pydantic import SecretStr
 from connectors.wecom.errors import DecryptError, ReceiveIdError, SignatureError, TimestampError
 
 BLOCK = 32  # WeCom pads to 32 bytes, twice the AES block
+MAX_DEPTH = 32  # WeCom's messages nest a few elements deep; a deeper one is refused, not recursed into
 _RANDOM = 16
 _SAFE_ATTRIBUTE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # nonce and timestamp as they go into the reply XML
 _REPLY = ("<xml>\n<Encrypt><![CDATA[{encrypt}]]></Encrypt>\n<MsgSignature><![CDATA[{signature}]]></MsgSignature>\n"
@@ -121,7 +122,7 @@ class WecomCrypto:
 
     def check_timestamp(self, timestamp: str) -> None:
         """Raise TimestampError when the timestamp is not a number or further than max_skew_s from now."""
-        if not (timestamp or "").isdigit() or len(timestamp) > 12:
+        if not (timestamp or "").isascii() or not timestamp.isdigit() or len(timestamp) > 12:  # not "²"
             raise TimestampError("timestamp is not a Unix time")
         if self.max_skew_s is not None and abs(self._clock() - int(timestamp)) > self.max_skew_s:
             raise TimestampError(f"timestamp is more than {self.max_skew_s:g} s from now")
@@ -173,11 +174,13 @@ def parse_xml(body: str | bytes) -> Element:
     return root
 
 
-def xml_fields(root: Element) -> dict[str, object]:
+def xml_fields(root: Element, depth: int = 0) -> dict[str, object]:
     """A message element as a dict: leaves as text, nested elements as dicts, repeats as lists."""
+    if depth > MAX_DEPTH:
+        raise DecryptError(f"message nests deeper than {MAX_DEPTH} elements")
     out: dict[str, object] = {}
     for child in root:
-        value: object = xml_fields(child) if len(child) else (child.text or "").strip()
+        value: object = xml_fields(child, depth + 1) if len(child) else (child.text or "").strip()
         if child.tag in out:
             previous = out[child.tag]
             out[child.tag] = [*previous, value] if isinstance(previous, list) else [previous, value]

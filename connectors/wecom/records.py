@@ -21,14 +21,12 @@ CHINA = dt.timezone(dt.timedelta(hours=8))
 
 
 def local_iso(epoch: Any) -> str | None:
-    """Unix seconds as RFC 3339 China time; None for 0, blanks and non-numbers."""
+    """Unix seconds as RFC 3339 China time; None for 0, blanks, non-numbers and times beyond year 9999."""
     try:
         seconds = int(epoch)
-    except (TypeError, ValueError):
+        return dt.datetime.fromtimestamp(seconds, CHINA).isoformat() if seconds > 0 else None
+    except (TypeError, ValueError, OverflowError, OSError):
         return None
-    if seconds <= 0:
-        return None
-    return dt.datetime.fromtimestamp(seconds, CHINA).isoformat()
 
 
 def with_times(row: dict[str, Any], *fields: str) -> dict[str, Any]:
@@ -47,8 +45,8 @@ def with_times(row: dict[str, Any], *fields: str) -> dict[str, Any]:
 def checkin_key(row: dict[str, Any]) -> str | None:
     """`<userid>:<checkin_time>`, the check-in's natural key (WeCom gives check-ins no id)."""
     userid, when = row.get("userid"), row.get("checkin_time")
-    if not userid or not isinstance(when, int) or when <= 0:
-        return None
+    if not userid or not isinstance(when, int) or isinstance(when, bool) or local_iso(when) is None:
+        return None  # no time, or one no calendar holds (local_iso is None for 0 and beyond year 9999)
     return f"{userid}:{when}"
 
 
@@ -78,10 +76,9 @@ def checkin_record(row: dict[str, Any]) -> SourceRecord | None:
 def approval_payload(info: dict[str, Any], change_event: int | None, changed_at: str) -> dict[str, Any]:
     """getapprovaldetail's info with local times, form values as text and the callback's change."""
     out = with_times(info, "apply_time")
-    out["sp_record"] = [_step(step) for step in info.get("sp_record") or []]
-    contents = (info.get("apply_data") or {}).get("contents") or []
-    out["form"] = [_control(c) for c in contents if isinstance(c, dict)]
-    notified = [n.get("userid") for n in info.get("notifyer") or [] if n.get("userid")]
+    out["sp_record"] = [_step(step) for step in _objects(info.get("sp_record"))]
+    out["form"] = [_control(c) for c in _objects(_object(info.get("apply_data")).get("contents"))]
+    notified = [n.get("userid") for n in _objects(info.get("notifyer")) if n.get("userid")]
     if notified:
         out["notifyer_userids"] = notified
     if change_event is not None:
@@ -92,18 +89,18 @@ def approval_payload(info: dict[str, Any], change_event: int | None, changed_at:
 
 def _step(step: dict[str, Any]) -> dict[str, Any]:
     out = dict(step)
-    out["details"] = [with_times(d, "sptime") | {"userid": (d.get("approver") or {}).get("userid")}
-                      for d in step.get("details") or []]
+    out["details"] = [with_times(d, "sptime") | {"userid": _object(d.get("approver")).get("userid")}
+                      for d in _objects(step.get("details"))]
     return out
 
 
 def _control(control: dict[str, Any]) -> dict[str, Any]:
     """One form control: id, type, its zh_CN title and its value rendered as text (when simple)."""
-    titles = control.get("title") or []
+    titles = _objects(control.get("title"))
     title = next((t.get("text") for t in titles if t.get("lang") == "zh_CN"), None)
     title = title or next((t.get("text") for t in titles if t.get("text")), None)
     out: dict[str, Any] = {"id": control.get("id"), "control": control.get("control"), "title": title}
-    text = control_text(str(control.get("control") or ""), control.get("value") or {})
+    text = control_text(str(control.get("control") or ""), _object(control.get("value")))
     if text:
         out["text"] = text
     return out
@@ -118,16 +115,25 @@ def control_text(kind: str, value: dict[str, Any]) -> str | None:
     if kind == "Money":
         return str(value.get("new_money") or "") or None
     if kind == "Date":
-        date = value.get("date") or {}
-        return local_iso(date.get("s_timestamp"))
+        return local_iso(_object(value.get("date")).get("s_timestamp"))
     if kind == "Selector":
-        options = (value.get("selector") or {}).get("options") or []
-        texts = [v.get("text") for o in options for v in o.get("value") or [] if v.get("lang") == "zh_CN"]
-        return "、".join(t for t in texts if t) or None
+        options = _objects(_object(value.get("selector")).get("options"))
+        texts = [v.get("text") for o in options for v in _objects(o.get("value")) if v.get("lang") == "zh_CN"]
+        return "、".join(str(t) for t in texts if t) or None
     if kind == "Contact":
-        people = [m.get("name") or m.get("userid") for m in value.get("members") or []]
-        return "、".join(p for p in people if p) or None
+        people = [m.get("name") or m.get("userid") for m in _objects(value.get("members"))]
+        return "、".join(str(p) for p in people if p) or None
     return None
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object of WeCom's answer, or {} when the answer has something else there."""
+    return value if isinstance(value, dict) else {}
+
+
+def _objects(value: Any) -> list[dict[str, Any]]:
+    """The objects of a JSON array of WeCom's answer; anything else there is left out."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 # ----------------------------------------------------------------------------------- contacts
@@ -135,8 +141,8 @@ def control_text(kind: str, value: dict[str, Any]) -> str | None:
 
 def contact_payload(detail: dict[str, Any], status: str, changed_at: str) -> dict[str, Any]:
     """externalcontact/get's answer with local times, the contact's status and the change time."""
-    follow = [with_times(f, "createtime") for f in detail.get("follow_user") or [] if isinstance(f, dict)]
-    return {"external_contact": dict(detail.get("external_contact") or {}), "follow_user": follow,
+    follow = [with_times(f, "createtime") for f in _objects(detail.get("follow_user"))]
+    return {"external_contact": dict(_object(detail.get("external_contact"))), "follow_user": follow,
             "status": status, "updated_at": changed_at}
 
 

@@ -85,7 +85,7 @@ class CheckinStream(Stream):
         rejected: list[tuple[bytes, str]] = []
         for chunk in chunks(users):
             for row in self._client().checkin_data(chunk, since, until - 1):
-                record = checkin_record(row)
+                record = checkin_record(row) if isinstance(row, dict) else None
                 if record is None:
                     rejected.append((_raw(row), "checkins: row without userid or checkin_time"))
                 else:

@@ -140,6 +140,26 @@ def test_a_corrupt_or_inflating_workbook_is_refused(tmp_path: Path, monkeypatch:
     assert "inflates beyond" in problems_of(tmp_path / "bomb.xlsx")[0]
 
 
+@pytest.mark.parametrize("member", ["xl/styles.xml", "xl/worksheets/sheet1.xml", "xl/_rels/workbook.xml.rels",
+                                    "xl/workbook.xml"])
+def test_a_workbook_with_a_broken_part_is_refused(tmp_path: Path, member: str) -> None:
+    good = write_xlsx(tmp_path / "good.xlsx", report_lines("D0031", "月", NOVEMBER)).read_bytes()
+    broken = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(good)) as source, zipfile.ZipFile(broken, "w") as target:
+        for name in source.namelist():
+            target.writestr(name, b"<" if name == member else source.read(name))
+    (tmp_path / "broken.xlsx").write_bytes(broken.getvalue())
+    assert "XLSX" in problems_of(tmp_path / "broken.xlsx")[0]
+
+
+@pytest.mark.parametrize("quantity", ["1E+999999999", "1E+999999", "1e-999999", "1" + "0" * 15])
+def test_a_quantity_beyond_any_stock_is_out_of_range(tmp_path: Path, quantity: str) -> None:
+    source = report_lines("D0031", "月", NOVEMBER, products=1)
+    source[0]["本期进货"] = quantity
+    assert problems_of(write_csv(tmp_path / "r.csv", source)) == [
+        "第2行 本期进货: 数值超出范围 (row 2, 本期进货: out of range (below 10^15, at most 6 decimals))"]
+
+
 def test_too_many_rows_is_one_clear_problem(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "r.csv", report_lines("D0031", "月", NOVEMBER))
     with pytest.raises(TemplateError) as info:

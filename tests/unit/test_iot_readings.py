@@ -46,6 +46,8 @@ BAD = [
     ("ts without offset", {**GOOD, "ts": "2026-11-20T08:15:30"}, "invalid_reading", "/ts"),
     ("ts not a time", {**GOOD, "ts": "yesterday"}, "invalid_reading", "/ts"),
     ("ts far in the future", {**GOOD, "ts": "2026-11-20T10:00:00Z"}, "invalid_reading", "/ts: more than 300 s"),
+    ("ts before 1970", {**GOOD, "ts": "1969-12-31T23:59:59Z"}, "invalid_reading", "/ts"),
+    ("ts before year 1 in UTC", {**GOOD, "ts": "0001-01-01T00:00:00+14:00"}, "invalid_reading", "/ts"),
     ("metrics missing", {**GOOD, "metrics": None}, "invalid_reading", "/metrics"),
     ("metrics empty", {**GOOD, "metrics": {}}, "invalid_reading", "/metrics"),
     ("metric a string", {**GOOD, "metrics": {"temperature": "71.3"}}, "invalid_reading", "/metrics/temperature"),

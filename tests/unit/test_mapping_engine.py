@@ -102,6 +102,8 @@ RULES = [
     ("name: {from: 'L[*].X', transforms: [first]}", {"L": [{"X": ""}, {"X": "b"}]}, {"name": "b"}),
     ("name: {from: 'L[*].X', transforms: [{join: '/'}]}", {"L": [{"X": "a"}, {}, {"X": "c"}]},
      {"name": "a/c"}),
+    ("name: {from: 'L[*].X', transforms: [{join: '/'}]}", {"L": ["", 5, None, ["X"], {"X": "c"}]},
+     {"name": "c"}),  # elements that are not objects have no X
     ("tags: {from: T, transforms: [{split: ','}]}", {"T": "a, b"}, {"tags": ["a", "b"]}),
     ("name: {concat: [P, C]}", {"P": "江苏省", "C": "苏州市"}, {"name": "江苏省苏州市"}),
     ("name: {concat: {parts: [P, C], separator: ' '}}", {"P": "江苏省", "C": ""}, {"name": "江苏省"}),

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.exc import OperationalError
 
 from connectors import load_connector
@@ -114,3 +114,14 @@ def test_values_become_the_text_the_mapping_reads() -> None:
     assert text_of(dt.date(2026, 11, 20)) == "2026-11-20"
     assert text_of(Decimal("12.500")) == "12.500" and text_of(Decimal("1E+2")) == "100"
     assert text_of(None) is None and text_of(3) == "3" and text_of(True) == "true"
+
+
+def test_text_a_writer_left_in_another_encoding_is_read_with_replacement_characters(mes_url: str) -> None:
+    mes = MesDatabase(mes_url)
+    with mes.engine.begin() as conn:  # GBK bytes of 不锈钢 stored as TEXT, as a legacy writer leaves them
+        conn.execute(text("UPDATE mes_work_order SET item_name = CAST(:name AS TEXT) "
+                          "WHERE wo_no = 'MO-202611-0001'"), {"name": "不锈钢".encode("gbk")})
+    mes.dispose()
+    rows, _last = client_for(mes_url).page(None, 50)
+    names = {row["work_order_no"]: row["product_name"] for row in rows}
+    assert len(rows) == 12 and "\ufffd" in (names["MO-202611-0001"] or "")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 
 from connectors.plm.client import PlmClient, RateLimited
@@ -198,3 +199,52 @@ def test_paging_follows_next_page_to_the_end(plm: PlmServer, client: PlmClient) 
 def test_only_http_urls_are_accepted(url: str) -> None:
     with pytest.raises(ConfigError, match="HUB_PLM__BASE_URL"):
         PlmClient(url, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
+
+
+# ------------------------------------------------------------------------ answers no simulator gives
+
+
+def canned(api: Callable[[httpx.Request], httpx.Response],
+           token: bytes = b'{"access_token": "abc", "expires_in": 3600}') -> PlmClient:
+    """A client whose token and API answers come from in-process handlers."""
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            return httpx.Response(200, content=token)
+        return api(request)
+
+    client = PlmClient("http://plm.test", DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, retries=0, max_retry_after_s=0)
+    client._http = httpx.Client(transport=httpx.MockTransport(handle))  # noqa: SLF001 - canned answers
+    return client
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000, b'{"items": [{"number": "\\udc80"}]}',
+                                  b'{"items": [], "x": "\xff"}'])
+def test_deep_nesting_lone_surrogates_and_invalid_utf8_are_malformed_json(body: bytes) -> None:
+    client = canned(lambda _r: httpx.Response(200, content=body))
+    with pytest.raises(SourceProtocolError, match="malformed JSON"):
+        client.parts(None, 1, 3)
+
+
+@pytest.mark.parametrize("token", [b'{"access_token": "\xe9\x95\xbf", "expires_in": 60}',
+                                   b'{"access_token": "a b", "expires_in": 60}'])
+def test_a_token_no_authorization_header_can_carry_is_a_protocol_error(token: bytes) -> None:
+    with pytest.raises(SourceProtocolError, match="access_token"):
+        canned(lambda _r: httpx.Response(200, json={"items": []}), token).parts(None, 1, 3)
+
+
+def test_an_etag_that_cannot_be_sent_back_is_not_kept() -> None:
+    client = canned(lambda r: httpx.Response(200, json={"items": []}, headers=[(b"ETag", '"长"'.encode())]))
+    page = client.parts(None, 1, 3)
+    assert page is not None and page.etag is None
+
+
+def test_a_total_that_is_not_a_number_is_a_protocol_error() -> None:
+    with pytest.raises(SourceProtocolError, match="totalItems"):
+        canned(lambda _r: httpx.Response(200, json={"items": [], "totalItems": " "})).ping()
+
+
+def test_a_retry_after_float_cannot_read_is_no_retry_after() -> None:
+    client = canned(lambda _r: httpx.Response(429, headers=[(b"Retry-After", "²".encode())]))
+    with pytest.raises(RateLimited) as info:
+        client.ping()
+    assert info.value.retry_after_s is None

@@ -165,6 +165,11 @@ def test_latest_released_revision(revisions: list[tuple[str, str]], latest: str 
     assert revision_order("B") < revision_order("AA")
 
 
+@pytest.mark.parametrize("revisions", [5, True, "B", {"revision": "B"}, None])
+def test_a_part_master_without_a_list_of_revisions_has_no_released_revision(revisions: Any) -> None:
+    assert latest_released_revision({"revisions": revisions}) is None
+
+
 def test_attribute_texts_turn_values_into_text_and_skip_own_fields() -> None:
     item = {"attributes": {"model": "X", "power_kw": 7.5, "explosionProof": True, "ratedSpeed": 1450,
                            "blank": "", "nested": {"a": 1}}}

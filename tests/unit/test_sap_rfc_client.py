@@ -13,6 +13,7 @@ from connectors.sap_rfc.client import (
     SapRfcClient,
     all_of,
     any_of,
+    bapi_error,
     columns,
     eq,
     ge,
@@ -21,11 +22,19 @@ from connectors.sap_rfc.client import (
     literal,
     option_lines,
     parse_wa,
+    work_areas,
 )
 from connectors.sap_rfc.connector import SapRfcConnector
 from connectors.testing.sap_rfc_data import TABLES, kunnr, seed
 from connectors.testing.sap_rfc_fake import DEMO_PASSWORD, DEMO_USER, Connection, FakeSapSystem
-from hub.core.errors import ConfigError, SourceAuthError, SourceRejected, SourceUnavailable, is_retriable
+from hub.core.errors import (
+    ConfigError,
+    SourceAuthError,
+    SourceProtocolError,
+    SourceRejected,
+    SourceUnavailable,
+    is_retriable,
+)
 from hub.core.settings import load_settings
 
 ALL_KNA1 = tuple(f.name for f in TABLES["KNA1"].fields)
@@ -94,6 +103,27 @@ def test_delimited_rows_parse_by_offset_and_packed_numbers_keep_their_sign() -> 
     wa = "000000000000100001|数控|车床 CK  |   1.500-"  # a delimiter inside a text field does no harm
     assert parse_wa(wa, columns(fields)) == {"MATNR": "000000000000100001", "MAKTX": "数控|车床 CK", "LABST": "1.500-"}
     assert parse_wa("0000100001", columns(fields[:2])) == {"MATNR": "0000100001", "MAKTX": ""}  # rstripped WA
+
+
+@pytest.mark.parametrize(("result", "wording"), [
+    ({"FIELDS": [{"FIELDNAME": "MATNR", "OFFSET": "000000", "LENGTH": "000018"}], "DATA": [{"WA": "1"}]},
+     "FIELDS without MAKTX"),
+    ({"FIELDS": [{"FIELDNAME": "MATNR", "OFFSET": "0", "LENGTH": "18"}, {"FIELDNAME": "MAKTX", "OFFSET": "18",
+                                                                     "LENGTH": "40"}], "DATA": ["100001"]},
+     "DATA that is not a table"),
+    ({"FIELDS": [{"FIELDNAME": "MATNR", "OFFSET": "0", "LENGTH": "18"}, {"FIELDNAME": "MAKTX", "OFFSET": "18",
+                                                                     "LENGTH": "40"}], "DATA": True},
+     "DATA that is not a table"),
+])
+def test_a_malformed_read_table_result_is_a_protocol_error(result: dict[str, object], wording: str) -> None:
+    with pytest.raises(SourceProtocolError, match=wording):
+        work_areas(result, ("MATNR", "MAKTX"))
+
+
+def test_bapi_return_rows_that_are_not_messages_are_no_messages() -> None:
+    error = {"TYPE": "E", "MESSAGE": "Material 100018 is flagged for deletion", "FIELD": "MATERIAL"}
+    assert bapi_error("the order", [None, "E", 5, error]) is not None
+    assert bapi_error("the order", "E") is None and bapi_error("the order", 42) is None
 
 
 # ---------------------------------------------------------------------------------------- paging

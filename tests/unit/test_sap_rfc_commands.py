@@ -66,6 +66,8 @@ def test_the_bapi_parameters_of_a_contract() -> None:
     ({"sign_date": "20.11.2026"}, "/sign_date"),
     ({"lines": [{"line_no": 1, "product_source_id": "100001", "quantity": "0", "unit_price": "1"}]},
      "/lines/0/quantity"),
+    ({"lines": [{"line_no": "²", "product_source_id": "100001", "quantity": "1", "unit_price": "1"}]},
+     "/lines/0/line_no"),  # a digit to str.isdigit(), not to int()
 ])
 def test_a_bad_contract_fails_before_any_sap_call(sap: FakeSapSystem, client: SapRfcClient,
                                                   changes: dict[str, Any], field: str) -> None:

@@ -11,7 +11,15 @@ import pytest
 
 from connectors.base import Cursor, Page, SourceRecord
 from connectors.sap_rfc.connector import SapRfcConnector
-from connectors.sap_rfc.streams import DayCursor, SapStream, due_date, valid_day
+from connectors.sap_rfc.streams import (
+    DayCursor,
+    SapStream,
+    _on_hand,
+    amount,
+    due_date,
+    settlement,
+    valid_day,
+)
 from connectors.testing.sap_rfc_data import DAY_OF_MANY_CHANGES, TODAY, kunnr, matnr, seed, vbeln
 from connectors.testing.sap_rfc_fake import DEMO_PASSWORD, DEMO_USER, FakeSapSystem
 from hub.core.settings import load_settings
@@ -176,6 +184,23 @@ def test_due_date_from_baseline_and_payment_terms() -> None:
     assert due_date({"ZFBDT": "20261101", "ZBD1T": "30", "ZBD2T": "0", "ZBD3T": "0"}) == "20261201"
     assert due_date({"ZFBDT": "00000000", "BLDAT": "20261101", "ZBD1T": "10", "ZBD3T": "45"}) == "20261216"
     assert due_date({"ZFBDT": "00000000", "BLDAT": "20260230"}) == ""
+
+
+@pytest.mark.parametrize("text", ["NaN", "sNaN", "Infinity", "-Infinity", "abc", "", "1E+999999999", "1E-40"])
+def test_amounts_that_are_not_finite_numbers_are_unknown(text: str) -> None:
+    assert amount(text) is None
+    assert settlement({"WRBTR": text}, Decimal(1), cleared=False) == {}
+    assert due_date({"ZFBDT": "20261101", "ZBD1T": text}) == "20261101"
+
+
+def test_stock_of_numbers_no_sap_field_holds_has_no_total() -> None:
+    row = {"LABST": "1E+999999999", "INSME": "1E+999999999", "EINME": "0", "SPEME": "0", "RETME": "0"}
+    assert _on_hand(row) == {} and _on_hand({**row, "LABST": "2", "INSME": "1.500-"}) == {"HUB_ON_HAND": "0.500"}
+
+
+def test_payment_terms_beyond_the_calendar_give_no_due_date() -> None:
+    assert due_date({"ZFBDT": "20261101", "ZBD1T": "1E+9"}) == ""
+    assert due_date({"ZFBDT": "20261101", "ZBD1T": "9" * 30}) == ""
 
 
 # ------------------------------------------------------------------------------------ inventory

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -15,8 +17,16 @@ from connectors.testing.wecom_server import DEMO_SECRETS, SEED_START, WecomServe
 from connectors.wecom.client import MAX_SPAN_S, MAX_USERS, WecomClient, redact
 from connectors.wecom.connector import SETTING_NAMES, WecomConnector, app_secrets
 from connectors.wecom.errors import WecomAuthError, WecomRejected, WecomUnavailable
+from connectors.wecom.records import approval_payload, local_iso
 from connectors.wecom.streams import CheckinStream, chunks, windows
-from hub.core.errors import ConfigError, SourceAuthError, SourceRejected, SourceUnavailable, is_retriable
+from hub.core.errors import (
+    ConfigError,
+    SourceAuthError,
+    SourceProtocolError,
+    SourceRejected,
+    SourceUnavailable,
+    is_retriable,
+)
 from hub.core.settings import load_settings
 
 CANARY = "CANARY-secret-4d1f9b7e"
@@ -343,3 +353,58 @@ def test_simulated_settings_hook_gives_a_working_connector() -> None:
         assert secret not in str(info.value) and "wrong" not in str(info.value)
         connector.close()
         broken.close()
+
+
+# ------------------------------------------------------------------------ answers no simulator gives
+
+
+def canned(answer: bytes) -> WecomClient:
+    """A client whose every API answer (a token first) is `answer`."""
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == TOKEN_PATH:
+            return httpx.Response(200, json={"errcode": 0, "access_token": "t", "expires_in": 7200})
+        return httpx.Response(200, content=answer)
+
+    return WecomClient("http://wecom.test", "ww1", {"checkin": SecretStr("s"), "contact": SecretStr("s")},
+                       retries=0, transport=httpx.MockTransport(handle), sleep=Sleeps())
+
+
+@pytest.mark.parametrize("answer", [b"[" * 100_000 + b"]" * 100_000, b'{"errcode": 0, "x": "\\ud800"}',
+                                    b'{"errcode": 0, "x": "\xff"}'])
+def test_answers_nested_too_deep_or_not_unicode_are_not_json(answer: bytes) -> None:
+    with pytest.raises(SourceProtocolError, match="not JSON"):
+        canned(answer).checkin_data(["zhangwei"], 0, 60)
+
+
+@pytest.mark.parametrize("rows", [5, "abc", {"userid": "zhangwei"}, True])
+def test_checkin_data_that_is_not_a_list_is_a_protocol_error(rows: object) -> None:
+    with pytest.raises(SourceProtocolError, match="checkindata"):
+        canned(json.dumps({"errcode": 0, "checkindata": rows}).encode()).checkin_data(["zhangwei"], 0, 60)
+
+
+def test_checkin_rows_that_are_not_objects_or_have_no_time_are_rejected_with_the_reason() -> None:
+    good = {"userid": "zhangwei", "checkin_time": 1_722_475_800, "checkin_type": "上班打卡"}
+    rows = [good, "zhangwei", 7, None, {**good, "checkin_time": 10**30}, {**good, "checkin_time": "1722475800"},
+            {**good, "checkin_time": 10**12}, {**good, "checkin_time": True}]
+    client = canned(json.dumps({"errcode": 0, "checkindata": rows}).encode())
+    settings = load_settings(wecom={"corp_id": "ww1", "checkin_secret": "s"}).wecom
+    page = CheckinStream(lambda: client, settings).window(["zhangwei"], 1_722_470_400, 1_722_556_800)
+    assert [r.key for r in page.records] == ["zhangwei:1722475800"]  # 10**30 arrives as a float: no time
+    assert [reason for _raw, reason in page.rejected] == ["checkins: row without userid or checkin_time"] * 7
+
+
+@pytest.mark.parametrize("epoch", [10**12, 10**30, float("inf"), float("nan"), "9" * 5000, -1, None, "x"])
+def test_unix_times_no_calendar_holds_have_no_local_time(epoch: object) -> None:
+    assert local_iso(epoch) is None
+
+
+def test_approval_details_of_any_shape_give_a_payload() -> None:
+    options = [{"value": [{"lang": "zh_CN", "text": 5}]}, "x"]
+    contents = [{"control": "Selector", "title": "x", "value": {"selector": {"options": options}}},
+                {"control": "Contact", "value": {"members": [{"name": 7}, "x"]}},
+                {"control": "Date", "value": {"date": []}}, "text"]
+    info = {"sp_no": "1", "sp_record": [5, {"details": "x"}], "apply_data": {"contents": contents},
+            "notifyer": {"userid": "a"}, "apply_time": 10**20, "title": 3}
+    payload = approval_payload(info, None, "2026-11-20T09:00:00+08:00")
+    assert payload["sp_record"] == [{"details": []}] and "apply_time_at" not in payload
+    assert [c.get("text") for c in payload["form"]] == ["5", "7", None]

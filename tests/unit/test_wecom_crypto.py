@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from wechatpy.enterprise.crypto import WeChatCrypto
 
+from connectors.wecom.callbacks import parse_message
 from connectors.wecom.crypto import BLOCK, WecomCrypto, aes_key, pkcs7_pad, pkcs7_unpad, signature
 from connectors.wecom.errors import (
     CallbackRejected,
@@ -284,9 +285,20 @@ def test_timestamps_outside_the_skew_are_refused() -> None:
             crypto.verify_url(crypto.sign(stamp, "1", echostr), stamp, "1", echostr)
     for stamp in (str(int(now) - 300), str(int(now) + 300)):
         assert crypto.verify_url(crypto.sign(stamp, "1", echostr), stamp, "1", echostr) == "ok"
-    for stamp in ("", "abc", "-5", "1" * 20):
+    for stamp in ("", "abc", "-5", "1" * 20, "²", "1700000000²"):  # "²" is a digit to str.isdigit()
         with pytest.raises(TimestampError):
             crypto.check_timestamp(stamp)
+
+
+def test_a_message_nesting_deeper_than_any_wecom_message_is_refused() -> None:
+    with pytest.raises(DecryptError, match="nests deeper"):
+        parse_message(b"<xml><MsgType>text</MsgType>" + b"<a>" * 100_000 + b"</a>" * 100_000 + b"</xml>")
+
+
+@pytest.mark.parametrize("create_time", ["²", "9" * 5000, "-1", "", "1.5"])
+def test_a_create_time_that_is_not_unix_seconds_is_zero(create_time: str) -> None:
+    message = parse_message(f"<xml><MsgType>event</MsgType><CreateTime>{create_time}</CreateTime></xml>")
+    assert message.create_time == 0 and message.dedupe_key().startswith("evt:0:")
 
 
 def test_reply_nonce_and_timestamp_cannot_break_the_envelope(crypto: WecomCrypto) -> None:
