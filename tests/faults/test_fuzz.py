@@ -4,6 +4,10 @@
     bus bodies        arbitrary bytes → parse_event gives an event or a RecordError
     mapping engine    records with wrong types, missing fields, invalid text → data or MappingError
     sync pipeline     pages of such records → received = published + dead-lettered
+
+The other entries have files of their own: test_fuzz_<connector>.py for SAP RFC, PLM, MES, dealer
+files, IoT and WeCom, and test_fuzz_mappings.py for every mapping file. Shared strategies and the
+hypothesis profile are in fuzzing.py.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors.base import Connector, Page, SourceRecord, Stream
@@ -27,24 +31,13 @@ from hub.core.events import parse_event
 from hub.core.settings import load_settings
 from hub.core.topology import build_topology
 from mappings import load_mapping
+from tests.faults.fuzzing import FUZZ, records
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
-                    st.text(max_size=40), st.binary(max_size=20).map(lambda b: b.decode("latin-1")))
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                        st.dictionaries(st.text(max_size=8), inner, max_size=4)),
-                      max_leaves=12)
 CUSTOMER_FIELDS = ["FNumber", "FName", "FShortName", "FNameEn", "FTaxRegisterNo", "FIndustry", "FProvince",
                    "FCity", "FAddress", "FTel", "FContact", "FContactMobile", "FCreditLimit", "FCurrency",
                    "FForbidStatus", "FModifyDate"]
 ORDER_FIELDS = ["FBillNo", "FDate", "FCustomerNumber", "FCurrency", "FTotalAmount", "FDocumentStatus",
                 "FDeliveryStatus", "FInvoiceStatus", "FPaymentStatus", "FModifyDate", "FEntries"]
-
-
-def records(fields: list[str]) -> st.SearchStrategy[dict[str, Any]]:
-    """Records whose fields hold anything: right, wrong, missing, nested, invalid text."""
-    return st.fixed_dictionaries({}, optional={name: values for name in fields})
 
 
 @FUZZ
