@@ -12,7 +12,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
 
 from connectors.base import Connector, Page, SourceRecord, Stream
 from hub.core import outbox, state
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     from hub.core.metrics import HubMetrics
 
 log = logging.getLogger(__name__)
+
+UNSERIALISABLE = "the mapped data cannot be written as JSON (a number beyond 64 bits or a non-text key)"
 
 
 class RecordMapping(Protocol):
@@ -115,18 +119,20 @@ class StreamSync:
         return result
 
     def _commit(self, page: Page, result: SyncResult) -> None:
-        events: list[CanonicalEvent] = []
+        events: list[dict[str, Any]] = []  # outbox rows, serialised here so one record cannot fail the page
         letters: list[DeadLetter] = []
         for record in page.records:
             try:
-                events.append(self.to_event(record))
+                events.append(outbox.event_row(self.to_event(record), self.topology.events.name))
             except RecordError as exc:
                 letters.append(self._dead_letter(record.raw, exc))
+            except orjson.JSONEncodeError:  # valid by the schema, but JSON cannot carry it (an integer > 64 bits)
+                letters.append(self._dead_letter(record.raw, RecordError(UNSERIALISABLE)))
         for raw, reason in page.rejected:
             letters.append(DeadLetter(raw, "record_invalid", reason, origin=self._origin(),
                                       original_routing_key=self.type))
         with self.db.transaction() as session:
-            outbox.add_events(session, events, self.topology)
+            outbox.add_rows(session, events)
             outbox.add_dead_letters(session, letters, self.topology)
             state.save_cursor(session, self.connector.name, self.stream.name, page.cursor,
                               len(page.records) + len(page.rejected))

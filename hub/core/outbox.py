@@ -61,7 +61,11 @@ def dead_letter_row(letter: DeadLetter, dead_exchange: str) -> dict[str, Any]:
 
 def add_events(session: Session, events: Iterable[CanonicalEvent], topology: Topology) -> int:
     """Queue events for publishing in the caller's transaction; returns how many."""
-    rows = [event_row(event, topology.events.name) for event in events]
+    return add_rows(session, [event_row(event, topology.events.name) for event in events])
+
+
+def add_rows(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Queue rows made by `event_row` / `dead_letter_row` in the caller's transaction; returns how many."""
     if rows:
         session.execute(OutboxRow.__table__.insert(), rows)
     return len(rows)
