@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+import orjson
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from hub.core.db import Database
@@ -103,10 +104,29 @@ _RELAY_COLUMNS = (OutboxRow.id, OutboxRow.event_id, OutboxRow.exchange, OutboxRo
                   OutboxRow.body)
 
 
+# Marking a batch sent binds its ids as one parameter (an array, or a JSON list for SQLite) instead
+# of one parameter per row: rendering thousands of IN (...) placeholders cost more than the update.
+_SENT_AT = bindparam("now", type_=OutboxRow.__table__.c.sent_at.type)
+_MARK_SENT = {
+    "postgresql": text("UPDATE hub_outbox SET status = 'sent', sent_at = :now WHERE id = ANY(:ids)"),
+    "sqlite": text("UPDATE hub_outbox SET status = 'sent', sent_at = :now "
+                   "WHERE id IN (SELECT value FROM json_each(:ids))"),
+}
+
+
+def _mark_sent(session: Session, ids: list[int], now: dt.datetime) -> None:
+    dialect = session.get_bind().dialect.name
+    statement = _MARK_SENT.get(dialect)
+    if statement is None:  # another database: the portable form
+        session.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(status="sent", sent_at=now))
+        return
+    session.execute(statement.bindparams(_SENT_AT),
+                    {"now": now, "ids": ids if dialect == "postgresql" else orjson.dumps(ids).decode()})
+
+
 def _message(row: Any) -> Message:
-    return Message(exchange=row.exchange, routing_key=row.routing_key, body=row.body, message_id=row.event_id,
-                   type=row.message_type, timestamp=row.timestamp, content_type=row.content_type,
-                   headers=row.headers or {})
+    _id, event_id, exchange, routing_key, message_type, timestamp, content_type, headers, body = row  # _RELAY_COLUMNS
+    return Message(exchange, routing_key, body, event_id, message_type, timestamp, content_type, headers or {})
 
 
 @dataclass
@@ -170,11 +190,11 @@ class Relay:
                 return total
 
     def _pending_rows(self, after_id: int) -> list[Any]:
-        with self.db.reading() as session:
-            return list(session.execute(
+        with self.db.reading() as session:  # a Core read: the ORM's row loading is not needed here
+            return session.connection().execute(
                 select(*_RELAY_COLUMNS).where(OutboxRow.status == "pending", OutboxRow.id > after_id)
                 .order_by(OutboxRow.id).limit(self.batch_size)
-            ))
+            ).all()
 
     def _submit(self, rows: list[Any]) -> PendingBatch:
         try:
@@ -254,7 +274,7 @@ class Relay:
         sent = [row.id for row, o in zip(rows, outcomes, strict=True) if o is Outcome.CONFIRMED]
         failed = [row for row, o in zip(rows, outcomes, strict=True) if o in (Outcome.FAILED, Outcome.NACKED)]
         if sent:
-            session.execute(update(OutboxRow).where(OutboxRow.id.in_(sent)).values(status="sent", sent_at=now))
+            _mark_sent(session, sent, now)
         if dead_ids:
             session.execute(update(OutboxRow).where(OutboxRow.id.in_(dead_ids))
                             .values(status="dead", sent_at=now, last_error="unroutable"))

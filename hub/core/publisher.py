@@ -37,9 +37,9 @@ class Outcome(enum.Enum):
     FAILED = "failed"  # connection lost or not confirmed in time: unknown, send again
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Message:
-    """One message to publish."""
+    """One message to publish (not frozen: the relay builds thousands a second, and nothing changes one)."""
 
     exchange: str
     routing_key: str
