@@ -63,9 +63,14 @@ class SapAbapError(SourceRejected):
 
 def literal(value: str) -> str:
     """A quoted Open SQL literal; quotes are doubled, control characters and long texts refused."""
-    if any(ord(ch) < 32 for ch in value) or len(value) > OPTION_LENGTH - 2:
+    if not quotable(value):
         raise SourceRejected("a value in an RFC_READ_TABLE condition is too long or holds control characters")
     return "'" + value.replace("'", "''") + "'"
+
+
+def quotable(value: str) -> bool:
+    """Whether a value can go into an RFC_READ_TABLE condition (one option line, no control characters)."""
+    return len(value) <= OPTION_LENGTH - 2 and not any(ord(ch) < 32 for ch in value)
 
 
 def name(text: str) -> str:

@@ -25,7 +25,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from connectors.base import Cursor, Page, SourceRecord, Stream
-from connectors.sap_rfc.client import Key, Row, Where, all_of, any_of, eq, ge, is_in, not_blank
+from connectors.sap_rfc.client import Key, Row, Where, all_of, any_of, eq, ge, is_in, not_blank, quotable
 
 if TYPE_CHECKING:
     from connectors.sap_rfc.client import SapRfcClient
@@ -177,9 +177,21 @@ class SapStream(Stream):
         ordered = sorted(changed.items(), key=lambda item: (item[1][:8], item[0]))
         for start in range(0, len(ordered), self.settings.page_size):
             chunk = ordered[start:start + self.settings.page_size]
-            records = self.records(dict(chunk), state)
-            if records:
-                yield Page(records=records, cursor=state.dump())
+            rejected = self.unreadable([(key, stamp) for key, stamp in chunk if not all(map(quotable, key))], state)
+            records = self.records({key: stamp for key, stamp in chunk if all(map(quotable, key))}, state)
+            if records or rejected:
+                yield Page(records=records, cursor=state.dump(), rejected=rejected)
+
+    def unreadable(self, keys: list[tuple[Key, str]], state: DayCursor) -> list[tuple[bytes, str]]:
+        """Changed keys no condition can ask for (garbled change documents): dead letters, not a failed sync."""
+        out = []
+        for key, stamp in keys:
+            text = "/".join(key)
+            if state.admit(stamp[:8], text, "unreadable"):
+                raw = json.dumps({"key": list(key), "changed": stamp}, ensure_ascii=False).encode()
+                out.append((raw, f"{self.name}: the change documents name a key SAP cannot be asked for "
+                                 "(too long or with control characters)"))
+        return out
 
     def changed_since(self, since: str | None) -> dict[Key, str]:
         """Key → newest change stamp (YYYYMMDD[HHMMSS]) from every change source."""

@@ -233,3 +233,14 @@ def test_a_stopped_snapshot_resumes_after_its_last_key(connector: SapRfcConnecto
 def test_plants_setting_limits_the_stock_read(sap: FakeSapSystem) -> None:
     keys = {r.key for r in read_to_end(stream(connector_for(sap, plants=["nb01"]), "inventory"))[0]}
     assert keys and all(k.startswith("NB01/") for k in keys)
+
+
+def test_a_garbled_key_in_the_change_documents_is_dead_lettered_and_the_rest_is_read(
+        sap: FakeSapSystem, connector: SapRfcConnector) -> None:
+    sap.tables.change_document("DEBI", "00001\x0700030", "XD02")  # no condition can ask SAP for this key
+    pages = list(stream(connector, "customers").read(None))
+    rejected = [r for p in pages for r in p.rejected]
+    assert len(records(pages)) == 36 and len(rejected) == 1
+    raw, reason = rejected[0]
+    assert json.loads(raw)["key"] == ["00001\x0700030"] and "control characters" in reason
+    assert not [r for p in stream(connector, "customers").read(pages[-1].cursor) for r in p.rejected]  # once
