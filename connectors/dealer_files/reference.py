@@ -43,15 +43,19 @@ class References:
     sell_in: dict[SellInKey, Decimal] = field(default_factory=dict)
 
 
+MIN_VOLUME, MAX_VOLUME = Decimal("0.001"), Decimal(10) ** 15  # contracted annual volume: 0 (none) or in this range
+
+
 def load_references(contracts_path: Path | None, sell_in_path: Path | None) -> References:
     """Both tables (empty when not configured); a broken file is a ConfigError naming file and row."""
-    contracts = _load(contracts_path, CONTRACT_COLUMNS, _contract, "HUB_DEALER_FILES__CONTRACTS_PATH")
+    contracts = _load(contracts_path, CONTRACT_COLUMNS, _contract, "HUB_DEALER_FILES__CONTRACTS_PATH",
+                      f"a plain number: 0 (no contract) or {MIN_VOLUME} up to 10^15")
     sell_in = _load(sell_in_path, SELL_IN_COLUMNS, _sell_in, "HUB_DEALER_FILES__SELL_IN_PATH")
     return References(dict(contracts), dict(sell_in))
 
 
 def _load(path: Path | None, columns: tuple[str, ...], entry: Callable[[dict[str, Any]], tuple[Any, Decimal]],
-          setting: str) -> list[tuple[Any, Decimal]]:
+          setting: str, hint: str = "dates ISO, numbers plain") -> list[tuple[Any, Decimal]]:
     if path is None:
         return []
     try:
@@ -65,7 +69,7 @@ def _load(path: Path | None, columns: tuple[str, ...], entry: Callable[[dict[str
             out.append(entry(row))
         except (KeyError, ValueError, InvalidOperation):
             needs = ", ".join(columns)
-            problems.append(f"{path.name} row {number}: needs {needs} (dates ISO, numbers plain)")
+            problems.append(f"{path.name} row {number}: needs {needs} ({hint})")
     if problems:
         raise ConfigError(f"{setting}: {path} has {len(problems)} bad row(s)", problems[:20])
     return out
@@ -90,8 +94,8 @@ def _yaml_rows(text: str, columns: tuple[str, ...], path: Path) -> list[tuple[in
 
 def _contract(row: dict[str, Any]) -> tuple[str, Decimal]:
     code, volume = _text(row["dealer_code"]), Decimal(_text(row["annual_volume"]))
-    if not code or not volume.is_finite() or volume < 0:
-        raise ValueError("bad contract")
+    if not code or not volume.is_finite() or not (volume == 0 or MIN_VOLUME <= volume < MAX_VOLUME):
+        raise ValueError("bad contract")  # a volume near zero would make days of stock astronomically large
     return code, volume
 
 

@@ -249,3 +249,12 @@ def test_validate_file_returns_the_errors_and_moves_nothing(root: Path) -> None:
     assert connector.validate_file(bad) == [
         "第3行 期间类型: 期间类型只能是 周 或 月 (row 3, 期间类型: period type must be 周 or 月)"]
     assert names(root / "inbox") == [bad.name]
+
+
+@pytest.mark.parametrize("volume", ["1e-20", "-5", "1e400", "NaN"])
+def test_a_contracted_volume_out_of_range_is_refused_at_load(root: Path, volume: str) -> None:
+    contracts = root / "contracts.csv"
+    contracts.write_text(f"dealer_code,annual_volume\nD0031,1200\nD0032,{volume}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="contracts.csv row 3") as caught:
+        make_connector(root, contracts_path=contracts).check()
+    assert "0 (no contract) or 0.001 up to 10^15" in str(caught.value.problems)
