@@ -43,16 +43,14 @@ def _row(message: Message) -> dict[str, Any]:
     }
 
 
-def event_message(event: CanonicalEvent, exchange: str) -> Message:
-    """The AMQP message of an event: structured-mode body, properties mirroring the envelope."""
-    props = event.amqp_properties()
-    return Message(exchange=exchange, routing_key=event.routing_key, body=event.to_json(), message_id=event.id,
-                   type=props["type"], timestamp=props["timestamp"], content_type=props["content_type"])
-
-
 def event_row(event: CanonicalEvent, exchange: str) -> dict[str, Any]:
-    """The outbox row of an event."""
-    return _row(event_message(event, exchange))
+    """The outbox row of an event: structured-mode body, AMQP properties mirroring the envelope."""
+    props = event.amqp_properties()
+    return {
+        "event_id": event.id, "exchange": exchange, "routing_key": event.routing_key, "message_type": props["type"],
+        "timestamp": props["timestamp"], "content_type": props["content_type"], "headers": None,
+        "body": event.to_json(), "status": "pending", "attempts": 0,
+    }
 
 
 def dead_letter_row(letter: DeadLetter, dead_exchange: str) -> dict[str, Any]:
@@ -65,10 +63,32 @@ def add_events(session: Session, events: Iterable[CanonicalEvent], topology: Top
     return add_rows(session, [event_row(event, topology.events.name) for event in events])
 
 
+_ROW_COLUMNS = ("event_id", "exchange", "routing_key", "message_type", "timestamp", "content_type", "headers",
+                "body", "status", "attempts")
+_PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
 def add_rows(session: Session, rows: list[dict[str, Any]]) -> int:
-    """Queue rows made by `event_row` / `dead_letter_row` in the caller's transaction; returns how many."""
-    if rows:
+    """Queue rows made by `event_row` / `dead_letter_row` in the caller's transaction; returns how many.
+
+    One driver-level executemany with bound parameters: SQLAlchemy's per-row parameter processing
+    cost a third of a sync's outbox write. Other drivers take the portable insert.
+    """
+    if not rows:
+        return 0
+    connection = session.connection()
+    mark = _PLACEHOLDER.get(connection.dialect.paramstyle)
+    if mark is None:
         session.execute(OutboxRow.__table__.insert(), rows)
+        return len(rows)
+    statement = (f"INSERT INTO {OutboxRow.__tablename__} ({', '.join(_ROW_COLUMNS)}) "
+                 f"VALUES ({', '.join(mark for _ in _ROW_COLUMNS)})")
+    connection.exec_driver_sql(statement, [
+        (r["event_id"], r["exchange"], r["routing_key"], r["message_type"], r["timestamp"], r["content_type"],
+         None if r["headers"] is None else orjson.dumps(r["headers"]).decode(), r["body"], r["status"],
+         r["attempts"])
+        for r in rows
+    ])
     return len(rows)
 
 
