@@ -49,7 +49,15 @@ def utc_iso(moment: dt.datetime) -> str:
     """RFC 3339 UTC time with a Z, the form every timestamp in an event takes."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    elif moment.tzinfo is not dt.timezone.utc:
+        moment = moment.astimezone(dt.timezone.utc)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+@functools.lru_cache(maxsize=256)
+def _valid_type(type: str) -> bool:
+    """Whether an event type is `<domain>.<entity>.<event>.v<N>` (a process uses a few dozen types)."""
+    return _TYPE_RE.match(type) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +126,7 @@ def make_event(
     time: dt.datetime | None = None,
 ) -> CanonicalEvent:
     """Build an event with a deterministic id; `version` is the source's change time or counter."""
-    if not _TYPE_RE.match(type):
+    if not _valid_type(type):
         raise ValueError(f"event type {type!r} is not <domain>.<entity>.<event>.v<N>")
     return CanonicalEvent(
         id=event_id(system, entity, key, version, type),
