@@ -14,7 +14,6 @@ import csv
 import datetime as dt
 import io
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +27,9 @@ from connectors.dealer_files.client import read_cells
 from connectors.dealer_files.connector import DealerFilesConnector
 from connectors.dealer_files.template import TemplateError, validate
 from connectors.testing.dealer_reports import HEADER, report_lines, write_contracts
-from hub.core.db import Database, open_database
+from hub.core.db import Database
 from hub.core.settings import load_settings
-from hub.core.topology import Topology, build_topology
+from hub.core.topology import Topology
 from tests.faults.fuzzing import FEW, FUZZ, bodies, invalid_utf8, mutated, scalars, sync_from_scratch
 
 MAX_ROWS = 50
@@ -131,7 +130,7 @@ def test_any_file_gives_lines_or_a_template_error_with_its_problems(file: tuple[
 @given(column=st.sampled_from(sorted(QUANTITIES)), value=st.one_of(numbers, cells),
        fmt=st.sampled_from(["csv", "xlsx"]))
 def test_any_quantity_in_an_otherwise_good_file_gives_lines_or_a_problem(column: int, value: Any,
-                                                                        fmt: str) -> None:
+                                                                         fmt: str) -> None:
     rows = [list(r) for r in LINES]
     rows[1][column] = value
     grid = [list(HEADER), *rows]
@@ -146,20 +145,8 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("dealer")
 
 
-@pytest.fixture(scope="module")
-def db(root: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{root}/hub.db")
-    yield database
-    database.dispose()
-
-
-@pytest.fixture(scope="module")
-def topology() -> Topology:
-    return build_topology(load_settings().bus)
-
-
-def test_each_dropped_file_is_loaded_or_quarantined_and_its_lines_accounted_for(root: Path, db: Database,
-                                                                                topology: Topology) -> None:
+def test_each_dropped_file_is_loaded_or_quarantined_and_its_lines_accounted_for(root: Path, fuzz_db: Database,
+                                                                                fuzz_topology: Topology) -> None:
     contracts = write_contracts(root / "contracts.csv", {"D0031": 1})
     counter = iter(range(1_000_000))
 
@@ -177,7 +164,7 @@ def test_each_dropped_file_is_loaded_or_quarantined_and_its_lines_accounted_for(
                                                "max_file_bytes": 1_000_000, "max_rows": MAX_ROWS}).dealer_files
         connector = DealerFilesConnector(settings)
         stream = connector.streams()[0]
-        result = sync_from_scratch(db, topology, connector, stream)
+        result = sync_from_scratch(fuzz_db, fuzz_topology, connector, stream)
         loaded = {p.name for p in folders["processed"].iterdir()}
         quarantined = {p.name for p in folders["quarantine"].iterdir() if not p.name.endswith(".errors.txt")}
         assert not list(folders["inbox"].iterdir())

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -25,10 +23,9 @@ from connectors.iot.readings import OUTCOME_OF_REASON, Reading, Rejection, parse
 from connectors.iot.rules import load_rules
 from connectors.iot.simulator import SIMULATED_DEVICES
 from connectors.iot.store import commit_batch
-from hub.core.db import Database, open_database
+from hub.core.db import Database
 from hub.core.schemas import registry
-from hub.core.settings import load_settings
-from hub.core.topology import Topology, build_topology
+from hub.core.topology import Topology
 from tests.faults.fuzzing import FEW, FUZZ, bodies, mutated, odd_text
 
 PREFIX = "fuzz/factory"
@@ -87,19 +84,7 @@ def test_any_message_is_a_reading_or_a_rejection(topic: str, payload: bytes) -> 
         assert parsed.reason in OUTCOME_OF_REASON and "\n" not in parsed.error
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path_factory.mktemp('iot')}/hub.db")
-    yield database
-    database.dispose()
-
-
-@pytest.fixture(scope="module")
-def topology() -> Topology:
-    return build_topology(load_settings().bus)
-
-
-def test_every_delivery_is_accepted_a_duplicate_or_dead_lettered(db: Database, topology: Topology) -> None:
+def test_every_delivery_is_accepted_a_duplicate_or_dead_lettered(fuzz_db: Database, fuzz_topology: Topology) -> None:
     schemas = registry()
 
     @FEW
@@ -113,16 +98,16 @@ def test_every_delivery_is_accepted_a_duplicate_or_dead_lettered(db: Database, t
             assert len(rejected) == len(batch) - result.outcomes["accepted"] - result.outcomes["duplicate"]
             for event in result.events:
                 schemas.validate(SCHEMAS[event.type], event.data)
-            with db.transaction() as session:
-                commit_batch(session, result, topology)
-            _clear(db)
+            with fuzz_db.transaction() as session:
+                commit_batch(session, result, fuzz_topology)
+            _clear(fuzz_db)
 
     check()
 
 
-def _clear(db: Database) -> None:
+def _clear(fuzz_db: Database) -> None:
     """Forget the stored marks and episodes, so the next example starts from nothing."""
     from connectors.iot.store import clear_state
 
-    with db.transaction() as session:
+    with fuzz_db.transaction() as session:
         clear_state(session)

@@ -20,10 +20,10 @@ from sqlalchemy import text
 
 from connectors.mes.connector import MesConnector
 from connectors.testing.mes_db import MesDatabase, seed_rows, work_orders
-from hub.core.db import Database, open_database
+from hub.core.db import Database
 from hub.core.errors import HubError
 from hub.core.settings import load_settings
-from hub.core.topology import Topology, build_topology
+from hub.core.topology import Topology
 from tests.faults.fuzzing import FEW, HUGE_TEXT, mojibake, odd_text, sync_again, sync_from_scratch
 
 
@@ -79,20 +79,8 @@ def mes(folder: Path) -> Iterator[MesDatabase]:
     database.dispose()
 
 
-@pytest.fixture(scope="module")
-def db(folder: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{folder}/hub.db")
-    yield database
-    database.dispose()
-
-
-@pytest.fixture(scope="module")
-def topology() -> Topology:
-    return build_topology(load_settings().bus)
-
-
-def test_any_column_values_are_published_dead_lettered_or_a_hub_error(mes: MesDatabase, db: Database,
-                                                                      topology: Topology) -> None:
+def test_any_column_values_are_published_dead_lettered_or_a_hub_error(mes: MesDatabase, fuzz_db: Database,
+                                                                      fuzz_topology: Topology) -> None:
     settings = load_settings(mes={"url": mes.url, "page_size": 3}).mes
 
     @FEW
@@ -102,11 +90,11 @@ def test_any_column_values_are_published_dead_lettered_or_a_hub_error(mes: MesDa
         connector = MesConnector(settings)
         stream = connector.stream("work_orders")
         try:
-            result = sync_from_scratch(db, topology, connector, stream)
+            result = sync_from_scratch(fuzz_db, fuzz_topology, connector, stream)
             # every row at least once: an updated_at SQLite holds as non-UTF-8 text is read back with
             # U+FFFD, so the keyset query after it may read its row again (with the same event id)
             assert result.received >= len(batch)
-            sync_again(db, topology, connector, stream)
+            sync_again(fuzz_db, fuzz_topology, connector, stream)
         except HubError:
             pass
         finally:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -25,10 +25,10 @@ from connectors.plm.client import USER_AGENT, PartsPage, PlmClient
 from connectors.plm.connector import PlmConnector
 from connectors.testing.plm_data import seed
 from connectors.testing.plm_server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, PlmServer
-from hub.core.db import Database, open_database
+from hub.core.db import Database
 from hub.core.errors import HubError
 from hub.core.settings import load_settings
-from hub.core.topology import Topology, build_topology
+from hub.core.topology import Topology
 from tests.faults.fuzzing import (
     FEW,
     FUZZ,
@@ -171,18 +171,6 @@ def test_any_retry_after_of_a_rate_limit_is_a_hub_error(plm: PlmServer, retry_af
 # ----------------------------------------------------------------------------------------- stream
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path_factory.mktemp('plm')}/fuzz.db")
-    yield database
-    database.dispose()
-
-
-@pytest.fixture(scope="module")
-def topology() -> Topology:
-    return build_topology(load_settings().bus)
-
-
 class PartAnswers:
     """A PLM client answering the stream with hypothesis' data, in the shapes the client guarantees."""
 
@@ -211,18 +199,18 @@ MASTER, BOM = STORE.part(ITEM["number"]), STORE.bom(ITEM["number"], ITEM["revisi
 @FEW
 @given(items=st.lists(mutated_object(ITEM), max_size=4), master=st.one_of(mutated_object(MASTER), st.none()),
        bom=st.one_of(mutated_object(BOM), st.none()))
-def test_any_part_data_is_published_dead_lettered_or_left_out(db: Database, topology: Topology,
-                                                             items: list[dict[str, Any]],
-                                                             master: dict[str, Any] | None,
-                                                             bom: dict[str, Any] | None) -> None:
+def test_any_part_data_is_published_dead_lettered_or_left_out(fuzz_db: Database, fuzz_topology: Topology,
+                                                              items: list[dict[str, Any]],
+                                                              master: dict[str, Any] | None,
+                                                              bom: dict[str, Any] | None) -> None:
     settings = load_settings(plm={"base_url": BASE_URL, "client_id": DEMO_CLIENT_ID}).plm
     answers = PartAnswers(items, master, bom)
     connector = PlmConnector(settings, lambda _s: answers)  # type: ignore[arg-type,return-value]
-    sync_from_scratch(db, topology, connector, connector.stream("products"))
+    sync_from_scratch(fuzz_db, fuzz_topology, connector, connector.stream("products"))
 
 
-def test_distorted_answers_are_published_dead_lettered_or_a_hub_error(plm: PlmServer, db: Database,
-                                                                        topology: Topology) -> None:
+def test_distorted_answers_are_published_dead_lettered_or_a_hub_error(plm: PlmServer, fuzz_db: Database,
+                                                                      fuzz_topology: Topology) -> None:
     settings = load_settings(plm={"base_url": BASE_URL, "client_id": DEMO_CLIENT_ID,
                                   "client_secret": DEMO_CLIENT_SECRET, "page_size": 4, "retries": 0}).plm
 
@@ -237,8 +225,8 @@ def test_distorted_answers_are_published_dead_lettered_or_a_hub_error(plm: PlmSe
 
         connector = PlmConnector(settings, lambda _s: fuzz_client(plm, answer))
         try:
-            sync_from_scratch(db, topology, connector, connector.stream("products"))
-            sync_again(db, topology, connector, connector.stream("products"))  # from the stored cursor
+            sync_from_scratch(fuzz_db, fuzz_topology, connector, connector.stream("products"))
+            sync_again(fuzz_db, fuzz_topology, connector, connector.stream("products"))  # from the stored cursor
         except HubError:
             pass
         finally:

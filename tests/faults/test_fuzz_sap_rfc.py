@@ -23,10 +23,10 @@ from connectors.sap_rfc.commands import SalesArea, sap_order
 from connectors.sap_rfc.connector import SapRfcConnector
 from connectors.testing.sap_rfc_data import seed
 from connectors.testing.sap_rfc_fake import DEMO_PASSWORD, DEMO_USER, Connection, FakeSapSystem
-from hub.core.db import Database, open_database
+from hub.core.db import Database
 from hub.core.errors import HubError, MappingError
 from hub.core.settings import load_settings
-from hub.core.topology import Topology, build_topology
+from hub.core.topology import Topology
 from tests.faults.fuzzing import (
     FEW,
     FUZZ,
@@ -180,31 +180,19 @@ class RowClient:
         """Nothing to close."""
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path_factory.mktemp('sap')}/fuzz.db")
-    yield database
-    database.dispose()
-
-
-@pytest.fixture(scope="module")
-def topology() -> Topology:
-    return build_topology(load_settings().bus)
-
-
 SAP_SETTINGS = {"simulator": True, "user": DEMO_USER, "password": DEMO_PASSWORD, "retries": 0, "page_size": 5}
 STREAMS = ["customers", "materials", "sales_orders", "inventory", "receivables"]
 
 
 @pytest.mark.parametrize("stream", STREAMS)
-def test_any_row_text_is_published_or_dead_lettered(db: Database, topology: Topology, stream: str) -> None:
+def test_any_row_text_is_published_or_dead_lettered(fuzz_db: Database, fuzz_topology: Topology, stream: str) -> None:
     @FEW
     @given(data=st.data())
     def check(data: st.DataObject) -> None:
         client = RowClient(data.draw)
         settings = load_settings(sap_rfc=SAP_SETTINGS).sap_rfc
         connector = SapRfcConnector(settings, lambda _s: client)  # type: ignore[arg-type,return-value]
-        sync_from_scratch(db, topology, connector, connector.stream(stream))
+        sync_from_scratch(fuzz_db, fuzz_topology, connector, connector.stream(stream))
 
     check()
 
@@ -242,14 +230,14 @@ def garbling_connector(sap: FakeSapSystem) -> SapRfcConnector:
 
 @pytest.mark.parametrize("stream", STREAMS)
 def test_garbled_work_areas_are_published_dead_lettered_or_a_hub_error(
-        sap: FakeSapSystem, db: Database, topology: Topology, stream: str) -> None:
+        sap: FakeSapSystem, fuzz_db: Database, fuzz_topology: Topology, stream: str) -> None:
     @FEW
     @given(data=st.data())
     def check(data: st.DataObject) -> None:
         connector = garbling_connector(sap)
         GarblingConnection.draw = data.draw
         try:
-            sync_from_scratch(db, topology, connector, connector.stream(stream))
+            sync_from_scratch(fuzz_db, fuzz_topology, connector, connector.stream(stream))
         except HubError:
             pass
         finally:

@@ -18,7 +18,7 @@ import json
 import os
 import re
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
@@ -45,10 +45,10 @@ from connectors.testing.wecom_server import (
     seed,
     text_message_xml,
 )
-from hub.core.db import Database, open_database
+from hub.core.db import Database
 from hub.core.errors import HubError
 from hub.core.settings import load_settings
-from hub.core.topology import Topology, build_topology
+from hub.core.topology import Topology
 from tests.faults.fuzzing import (
     FEW,
     FIVE_MB,
@@ -144,20 +144,8 @@ def callbacks(draw: st.DrawFn) -> tuple[str, str, str, bytes]:
     return signature, timestamp, nonce, body
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path_factory.mktemp('wecom')}/hub.db")
-    yield database
-    database.dispose()
-
-
-@pytest.fixture(scope="module")
-def topology() -> Topology:
-    return build_topology(load_settings().bus)
-
-
-def test_any_callback_is_stored_or_refused(db: Database) -> None:
-    inbox = CallbackInbox(db, clock=lambda: dt.datetime.fromtimestamp(NOW))
+def test_any_callback_is_stored_or_refused(fuzz_db: Database) -> None:
+    inbox = CallbackInbox(fuzz_db, clock=lambda: dt.datetime.fromtimestamp(NOW))
 
     @FUZZ
     @given(request=callbacks())
@@ -237,8 +225,8 @@ def test_any_api_answer_to_a_callback_gives_events_dead_letters_or_a_hub_error(s
     check()
 
 
-def test_any_checkin_answer_is_published_dead_lettered_or_a_hub_error(server: WecomServer, db: Database,
-                                                                      topology: Topology) -> None:
+def test_any_checkin_answer_is_published_dead_lettered_or_a_hub_error(server: WecomServer, fuzz_db: Database,
+                                                                      fuzz_topology: Topology) -> None:
     settings = load_settings(wecom=server.settings(checkin_users=["zhangwei", "lina"], checkin_settle_s=0,
                                                    checkin_start="2024-08-01", checkin_window_days=30)).wecom
 
@@ -247,7 +235,7 @@ def test_any_checkin_answer_is_published_dead_lettered_or_a_hub_error(server: We
     def check(data: st.DataObject) -> None:
         connector = WecomConnector(settings, lambda _s: api_client(server, data.draw))
         try:
-            sync_from_scratch(db, topology, connector, connector.stream("checkins"))
+            sync_from_scratch(fuzz_db, fuzz_topology, connector, connector.stream("checkins"))
         except HubError:
             pass
         finally:
