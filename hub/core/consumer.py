@@ -28,6 +28,7 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.spec import BasicProperties
 from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Handler = Callable[[CanonicalEvent, Session], None]
+
+_UPSERT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 @dataclass
@@ -194,45 +197,69 @@ class Consumer:
     def _apply_in_transaction(self, deliveries: list[_Delivery], *, savepoints: bool) -> None:
         try:
             with self.db.transaction() as session:
-                done = self._already_processed(session, [d.event.id for d in deliveries if d.event])
-                applied = [d.event.id for d in deliveries
-                           if d.event and d.failure is None and self._apply_one(session, d, done, savepoints)]
-                if applied:
-                    session.execute(insert(ProcessedEvent), [{"consumer": self.name, "event_id": i} for i in applied])
+                todo = [d for d in deliveries if d.event is not None and d.failure is None]
+                if savepoints:
+                    for delivery in todo:
+                        self._apply_with_savepoint(session, delivery)
+                    return
+                fresh = self._claim(session, [d.event.id for d in todo if d.event is not None])
+                for delivery in todo:
+                    assert delivery.event is not None
+                    if delivery.event.id not in fresh:  # applied before, or earlier in this batch
+                        delivery.failure = _Duplicate()
+                        continue
+                    fresh.discard(delivery.event.id)
+                    try:
+                        self.handler(delivery.event, session)
+                    except OperationalError:
+                        raise
+                    except Exception as exc:
+                        delivery.failure = exc
+                        raise _HandlerFailed(delivery) from exc
         except IntegrityError as exc:  # another consumer applied one of them first: redo as duplicates
             raise OperationalError("concurrent apply", None, exc) from exc
 
-    def _apply_one(self, session: Session, delivery: _Delivery, done: set[str], savepoint: bool) -> bool:
-        """Run the handler for one new event; False for a duplicate or a failure (kept on the delivery)."""
-        event = delivery.event
-        assert event is not None
-        if event.id in done:
-            delivery.failure = _Duplicate()
-            return False
-        done.add(event.id)
-        if not savepoint:
-            try:
-                self.handler(event, session)
-            except OperationalError:
-                raise
-            except Exception as exc:
-                delivery.failure = exc
-                raise _HandlerFailed(delivery) from exc
-            return True
+    def _apply_with_savepoint(self, session: Session, delivery: _Delivery) -> None:
+        """Claim and apply one event in a savepoint: a failing handler takes only its own claim back."""
+        assert delivery.event is not None
         try:
             with session.begin_nested():
-                self.handler(event, session)
+                if not self._claim(session, [delivery.event.id]):
+                    delivery.failure = _Duplicate()
+                    return
+                self.handler(delivery.event, session)
         except OperationalError:
             raise
         except Exception as exc:
             delivery.failure = exc
-            return False
-        return True
 
-    def _already_processed(self, session: Session, ids: list[str]) -> set[str]:
-        query = select(ProcessedEvent.event_id).where(
-            ProcessedEvent.consumer == self.name, ProcessedEvent.event_id.in_(ids))
-        return set(session.scalars(query))
+    def _claim(self, session: Session, ids: list[str]) -> set[str]:
+        """Record event ids as processed by this consumer; returns the ids that were new.
+
+        One INSERT … ON CONFLICT DO NOTHING RETURNING on PostgreSQL and SQLite, so the primary
+        key decides what is a duplicate. (A SELECT … IN first was planned as a scan of every id
+        the consumer had ever processed once the table's statistics went stale: each batch got
+        slower as the table grew.) A concurrent consumer's claim of the same id waits for its
+        transaction and then counts as a duplicate here.
+        """
+        unique = list(dict.fromkeys(ids))
+        if not unique:
+            return set()
+        values = [{"consumer": self.name, "event_id": i} for i in unique]
+        upsert = _UPSERT.get(session.get_bind().dialect.name)
+        if upsert is None:  # another database: look, then insert what is new
+            done = set(session.scalars(select(ProcessedEvent.event_id).where(
+                ProcessedEvent.consumer == self.name, ProcessedEvent.event_id.in_(unique))))
+            new = [v for v in values if v["event_id"] not in done]
+            if new:
+                session.execute(insert(ProcessedEvent), new)
+            return {v["event_id"] for v in new}
+        connection, fresh = session.connection(), set[str]()
+        for start in range(0, len(values), 1000):  # well under both databases' bound-parameter limits
+            statement = (upsert(ProcessedEvent).values(values[start:start + 1000]).on_conflict_do_nothing()
+                         .returning(ProcessedEvent.event_id))
+            fresh.update(connection.execute(statement).scalars())
+        return fresh
 
     # -- broker side -------------------------------------------------------------------------
 

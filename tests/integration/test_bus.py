@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 
 import pika
@@ -184,3 +185,28 @@ def test_outbox_rows_keep_event_bytes(db: Database, topology: Topology) -> None:
         assert row.body == event.to_json()
         assert row.event_id == event.id and row.message_type == event.type and row.timestamp
         assert row.routing_key == event.type
+
+
+def test_a_claim_waits_for_a_concurrent_claim_of_the_same_event_and_counts_it_as_duplicate(
+        db: Database, hub_settings: HubSettings, topology: Topology) -> None:
+    """Two replicas of one consumer got the same event: the second waits for the first's transaction."""
+    first = Consumer(hub_settings.bus, db, topology, crm_queue(topology), noop_handler, name="crm")
+    second = Consumer(hub_settings.bus, db, topology, crm_queue(topology), noop_handler, name="crm")
+    other = Consumer(hub_settings.bus, db, topology, crm_queue(topology), noop_handler, name="erp")
+    claimed: dict[str, set[str]] = {}
+    with db.transaction() as session:
+        assert first._claim(session, ["e1", "e2", "e1"]) == {"e1", "e2"}
+        waiter = threading.Thread(target=lambda: claimed.update(second=_claim_in_own_transaction(db, second)))
+        waiter.start()
+        waiter.join(0.5)
+        assert waiter.is_alive()  # blocked on the uncommitted claim, not answering from a stale view
+    waiter.join(30)
+    assert claimed["second"] == {"e3"}  # e1 and e2 were the first replica's
+    with db.transaction() as session:
+        assert other._claim(session, ["e1"]) == {"e1"}  # ids are per consumer
+        assert session.scalar(select(func.count()).select_from(ProcessedEvent)) == 4
+
+
+def _claim_in_own_transaction(db: Database, consumer: Consumer) -> set[str]:
+    with db.transaction() as session:
+        return consumer._claim(session, ["e1", "e2", "e3"])
