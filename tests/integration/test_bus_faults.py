@@ -6,6 +6,7 @@ read back from the outbox, the deliveries and the effect table; nothing lost, no
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 import threading
@@ -136,15 +137,18 @@ def test_broker_stopped_and_started_while_consuming_applies_everything_once(db: 
         pytest.skip("rabbitmqctl is not installed")
     topology = build_topology(hub_settings.bus)
     ledger = queued(db, hub_settings, COUNT)
-    # ~50 events/s: the broker stops (rabbitmqctl needs one to several seconds) well before the end
-    consumer = RecordingConsumer(hub_settings.bus, db, topology, crm_queue(topology), slow_inbox(0.02),
-                                 batch_size=50, ledger=ledger)
+    # Past the first 100 events the handler holds its batch until the broker is down, so the stop
+    # lands in the middle of the work however long rabbitmqctl takes.
+    broker_down = threading.Event()
+    consumer = RecordingConsumer(hub_settings.bus, db, topology, crm_queue(topology),
+                                 held_inbox(after=100, until=broker_down), batch_size=50, ledger=ledger)
     worker = threading.Thread(target=consumer.serve, kwargs={"max_backoff_s": 1.0})
     worker.start()
     try:
         assert _wait(lambda: _processed(db) >= 50, 30), "consumer did not start"
         _rabbitmqctl("stop_app")
         stopped_at = _processed(db)
+        broker_down.set()
         _rabbitmqctl("start_app")
         _rabbitmqctl("await_startup")
         assert _wait(lambda: _processed(db) == COUNT, 60), f"only {_processed(db)} of {COUNT} applied"
@@ -181,6 +185,17 @@ def slow_inbox(pause_s: float) -> Handler:
     return handle
 
 
+def held_inbox(after: int, until: threading.Event) -> Handler:
+    """The inbox effect; from the `after`-th call on, each call first waits for `until` (at most 60 s)."""
+    inbox, calls = inbox_handler("crm"), itertools.count(1)
+
+    def handle(event: CanonicalEvent, session: Session) -> None:
+        if next(calls) > after:
+            until.wait(60)
+        inbox(event, session)
+    return handle
+
+
 def _processed(db: Database) -> int:
-    with db.transaction() as session:
+    with db.reading() as session:  # a reader: a handler may hold the write transaction
         return session.scalar(select(func.count()).select_from(ProcessedEvent)) or 0
