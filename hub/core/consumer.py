@@ -264,19 +264,30 @@ class Consumer:
     # -- broker side -------------------------------------------------------------------------
 
     def _settle(self, channel: BlockingChannel, dead: BlockingChannel, batch: list[_Delivery]) -> None:
+        """Nack what is retried, dead-letter what failed, then ack everything else with ONE frame.
+
+        `multiple=True` acknowledges every unsettled delivery up to the tag on this channel: the
+        whole batch, whose effects just committed (an ack per message cost a round of socket
+        I/O each). Retried deliveries are nacked first, so they are already settled.
+        """
         retry = [d for d in batch if d.failure is not None and not isinstance(d.failure, _Duplicate)
                  and disposition_of(d.failure) is Disposition.RETRY]
         if retry:
             self._backoff(channel, retry)
+        retried, last_ack = {id(d) for d in retry}, 0
         for delivery in batch:
-            self._settle_one(channel, dead, delivery, delivery in retry)
+            if id(delivery) in retried:
+                channel.basic_nack(delivery.tag, requeue=True)
+                self.stats.requeued += 1
+                self._observe(delivery, "requeued")
+            else:
+                self._settle_one(dead, delivery)
+                last_ack = max(last_ack, delivery.tag)
+        if last_ack:
+            channel.basic_ack(last_ack, multiple=True)
 
-    def _settle_one(self, channel: BlockingChannel, dead: BlockingChannel, d: _Delivery, retry: bool) -> None:
-        if retry:
-            channel.basic_nack(d.tag, requeue=True)
-            self.stats.requeued += 1
-            self._observe(d, "requeued")
-            return
+    def _settle_one(self, dead: BlockingChannel, d: _Delivery) -> None:
+        """Count a delivery that is to be acknowledged; a failed one goes to dead letters first."""
         if isinstance(d.failure, _Duplicate):
             self.stats.deduplicated += 1
             self._observe(d, "deduplicated")
@@ -289,7 +300,6 @@ class Consumer:
             assert d.event is not None
             self.stats.by_type[d.event.type] = self.stats.by_type.get(d.event.type, 0) + 1
             self._observe(d, "applied")
-        channel.basic_ack(d.tag)
 
     def _observe(self, d: _Delivery, outcome: str) -> None:
         """Count a settled message; an applied one also gives its end-to-end latency."""
