@@ -66,29 +66,39 @@ def add_events(session: Session, events: Iterable[CanonicalEvent], topology: Top
 _ROW_COLUMNS = ("event_id", "exchange", "routing_key", "message_type", "timestamp", "content_type", "headers",
                 "body", "status", "attempts")
 _PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+_COPY = f"COPY {OutboxRow.__tablename__} ({', '.join(_ROW_COLUMNS)}) FROM STDIN"
 
 
 def add_rows(session: Session, rows: list[dict[str, Any]]) -> int:
     """Queue rows made by `event_row` / `dead_letter_row` in the caller's transaction; returns how many.
 
-    One driver-level executemany with bound parameters: SQLAlchemy's per-row parameter processing
-    cost a third of a sync's outbox write. Other drivers take the portable insert.
+    COPY on PostgreSQL (psycopg), one driver-level executemany with bound parameters on SQLite:
+    SQLAlchemy's per-row parameter processing cost a third of a sync's outbox write, and psycopg's
+    executemany four times COPY's client CPU. Other drivers take the portable insert.
     """
     if not rows:
         return 0
     connection = session.connection()
-    mark = _PLACEHOLDER.get(connection.dialect.paramstyle)
+    dialect = connection.dialect
+    values = (
+        (r["event_id"], r["exchange"], r["routing_key"], r["message_type"], r["timestamp"], r["content_type"],
+         None if r["headers"] is None else orjson.dumps(r["headers"]).decode(), r["body"], r["status"],
+         r["attempts"])
+        for r in rows
+    )
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        # COPY in the caller's transaction: a quarter of executemany's client CPU per row.
+        with connection.connection.driver_connection.cursor() as cursor, cursor.copy(_COPY) as copy:
+            for row in values:
+                copy.write_row(row)
+        return len(rows)
+    mark = _PLACEHOLDER.get(dialect.paramstyle)
     if mark is None:
         session.execute(OutboxRow.__table__.insert(), rows)
         return len(rows)
     statement = (f"INSERT INTO {OutboxRow.__tablename__} ({', '.join(_ROW_COLUMNS)}) "
                  f"VALUES ({', '.join(mark for _ in _ROW_COLUMNS)})")
-    connection.exec_driver_sql(statement, [
-        (r["event_id"], r["exchange"], r["routing_key"], r["message_type"], r["timestamp"], r["content_type"],
-         None if r["headers"] is None else orjson.dumps(r["headers"]).decode(), r["body"], r["status"],
-         r["attempts"])
-        for r in rows
-    ])
+    connection.exec_driver_sql(statement, list(values))
     return len(rows)
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from hub.core import outbox
 from hub.core.consumer import Consumer, noop_handler
 from hub.core.db import Database
+from hub.core.deadletter import DeadLetter
 from hub.core.errors import SourceUnavailable
 from hub.core.events import CanonicalEvent, make_event
 from hub.core.models import InboxMessage, OutboxRow, ProcessedEvent
@@ -210,3 +211,20 @@ def test_a_claim_waits_for_a_concurrent_claim_of_the_same_event_and_counts_it_as
 def _claim_in_own_transaction(db: Database, consumer: Consumer) -> set[str]:
     with db.transaction() as session:
         return consumer._claim(session, ["e1", "e2", "e3"])
+
+
+def test_dead_letter_rows_keep_their_bytes_and_headers_through_the_outbox(
+        db: Database, hub_settings: HubSettings, topology: Topology, publisher: Publisher) -> None:
+    """Rows go in by COPY (PostgreSQL) or executemany (SQLite) and come out of the relay unchanged."""
+    body = b"\x00\xff<bad>\t\\N\n\xe5\xae\xa2\xe6\x88\xb7"  # bytes COPY's text format must escape
+    error = 'field /FName: "\\d" \t 客户 \n line 2'
+    letter = DeadLetter(body, "record_invalid", error, origin="sync:erp/customers",
+                        original_routing_key="src.erp.customer.changed.v1", original_message_id="m-1")
+    with db.transaction() as session:
+        outbox.add_rows(session, [outbox.dead_letter_row(letter, topology.dead.name)])
+        outbox.add_events(session, [receivable_event(1)], topology)
+    assert outbox.Relay(db, publisher, topology).drain().sent == 2
+    [(headers, dead_body)] = dead_messages(hub_settings, topology)
+    assert dead_body == body
+    assert headers["x-hub-reason"] == "record_invalid" and headers["x-hub-error"] == error
+    assert headers["x-hub-original-routing-key"] == "src.erp.customer.changed.v1"
